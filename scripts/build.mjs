@@ -4,15 +4,15 @@
 // Writes dist/<os>-<arch>/kubectl-zerolossupgrade[.exe], dist/kubectl-zerolossupgrade_<os>_<arch>.{tar.gz,zip},
 // dist/checksums.txt, and regenerates krew-manifest.yaml when every platform was built.
 //   node scripts/build.mjs [--target linux-amd64,darwin-arm64,...] [--bundle-only]
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync, chmodSync, utimesSync } from 'node:fs';
 import { homedir } from 'node:os';
+import { gzipSync } from 'node:zlib';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { unsign } from 'macho-unsign';
-import { inject } from 'postject';
 import { writeKrewManifest } from './krew-manifest.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -21,6 +21,7 @@ export const VERSION = `v${pkg.version}`;
 export const NAME = 'kubectl-zerolossupgrade';
 // Node LTS in the binary: the newest release that all five npm runtime packages carry.
 export const NODE_VERSION = '26.10.0';
+const ARCHIVE_TIME = new Date('2000-01-01T00:00:00Z');
 const SENTINEL = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 
 export const TARGETS = {
@@ -101,7 +102,7 @@ function seaBlob(bundlePath, codeCache) {
   return readFileSync(blob);
 }
 
-async function executable(target, blob) {
+function executable(target, blob) {
   const t = TARGETS[target];
   const outDir = join(distDir, target);
   rmSync(outDir, { recursive: true, force: true });
@@ -118,10 +119,16 @@ async function executable(target, blob) {
     copyFileSync(node, out);
   }
   chmodSync(out, 0o755);
-  await inject(out, 'NODE_SEA_BLOB', blob, {
-    sentinelFuse: SENTINEL,
-    ...(t.os === 'darwin' ? { machoSegmentName: 'NODE_SEA' } : {}),
-  });
+  const blobFile = join(buildDir, `${target}.blob`);
+  writeFileSync(blobFile, blob);
+  // postject's LIEF prints "Can't find string offset for section name" for every ELF note; harmless.
+  const postject = join(root, 'node_modules', 'postject', 'dist', 'cli.js');
+  const args = [postject, out, 'NODE_SEA_BLOB', blobFile, '--sentinel-fuse', SENTINEL, ...(t.os === 'darwin' ? ['--macho-segment-name', 'NODE_SEA'] : [])];
+  const r = spawnSync(process.execPath, args, { encoding: 'utf8' });
+  const noise = /^warning: Can't find string offset for section name/;
+  const said = `${r.stdout}${r.stderr}`.split('\n').filter((l) => l.trim() && !noise.test(l));
+  if (r.status !== 0) throw new Error(`postject failed for ${target}:\n${said.join('\n')}`);
+  rmSync(blobFile);
   return out;
 }
 
@@ -136,8 +143,14 @@ function archive(target, exe) {
   copyFileSync(join(root, 'LICENSE'), join(stage, 'LICENSE'));
   const file = join(distDir, `${NAME}_${t.os}_${t.arch}.${t.os === 'windows' ? 'zip' : 'tar.gz'}`);
   rmSync(file, { force: true });
-  if (t.os === 'windows') run('zip', ['-q', '-X', '-9', file, bin, 'LICENSE'], { cwd: stage });
-  else run('tar', ['-czf', file, '--owner=0', '--group=0', '--numeric-owner', bin, 'LICENSE'], { cwd: stage });
+  // Fixed times and owners: the same binary always gives the same archive, hence the same sha256.
+  for (const f of [bin, 'LICENSE']) utimesSync(join(stage, f), ARCHIVE_TIME, ARCHIVE_TIME);
+  if (t.os === 'windows') {
+    run('zip', ['-q', '-X', '-9', file, bin, 'LICENSE'], { cwd: stage });
+  } else {
+    const tar = run('tar', ['-cf', '-', '--sort=name', '--owner=0', '--group=0', '--numeric-owner', '--format=gnu', bin, 'LICENSE'], { cwd: stage, maxBuffer: 1 << 30 });
+    writeFileSync(file, gzipSync(tar, { level: 9 }));
+  }
   rmSync(stage, { recursive: true, force: true });
   return file;
 }
@@ -158,7 +171,7 @@ async function main(argv) {
   mkdirSync(distDir, { recursive: true });
   const archives = {};
   for (const target of targets) {
-    const exe = await executable(target, target === HOST ? nativeBlob : portableBlob);
+    const exe = executable(target, target === HOST ? nativeBlob : portableBlob);
     const file = archive(target, exe);
     archives[target] = { file, sha256: sha256(file) };
     log(`${target}: ${file.slice(root.length + 1)}`);

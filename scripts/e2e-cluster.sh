@@ -139,10 +139,14 @@ up() {
   local pki=$STATE/pki
   openssl genrsa -out "$pki/sa.key" 2048 2>/dev/null
   openssl rsa -in "$pki/sa.key" -pubout -out "$pki/sa.pub" 2>/dev/null
-  local admin_token user_token
+  # Three identities: the administrator for test setup, the operator bound to docs/rbac.yaml,
+  # and a user with no permissions at all (to see how refusals read).
+  local admin_token user_token nobody_token
   admin_token=$(openssl rand -hex 24)
   user_token=$(openssl rand -hex 24)
-  printf '%s,admin,admin,"system:masters"\n%s,zlu-operator,zlu-operator\n' "$admin_token" "$user_token" >"$pki/tokens.csv"
+  nobody_token=$(openssl rand -hex 24)
+  printf '%s,admin,admin,"system:masters"\n%s,zlu-operator,zlu-operator\n%s,zlu-nobody,zlu-nobody\n' \
+    "$admin_token" "$user_token" "$nobody_token" >"$pki/tokens.csv"
 
   start etcd "$BIN/etcd" --name zlu --data-dir "$STATE/etcd" \
     --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
@@ -160,6 +164,7 @@ up() {
     --service-account-signing-key-file "$pki/sa.key"
   kubeconfig admin "$admin_token" >"$STATE/admin.kubeconfig"
   kubeconfig zlu-operator "$user_token" >"$STATE/operator.kubeconfig"
+  kubeconfig zlu-nobody "$nobody_token" >"$STATE/nobody.kubeconfig"
   chmod 600 "$STATE"/*.kubeconfig
   local k=("$BIN/kubectl" --kubeconfig "$STATE/admin.kubeconfig")
   wait_for 60 kube-apiserver "${k[@]}" get --raw /readyz
@@ -186,6 +191,7 @@ env_lines() {
   echo "export KUBECONFIG=$STATE/admin.kubeconfig"
   echo "export PATH=$BIN:\$PATH"
   echo "export ZLU_OPERATOR_KUBECONFIG=$STATE/operator.kubeconfig"
+  echo "export ZLU_NOBODY_KUBECONFIG=$STATE/nobody.kubeconfig"
 }
 
 down() {

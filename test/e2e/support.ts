@@ -1,0 +1,94 @@
+// Helpers for e2e tests: admin clients for setup and checks, the built binary for the plugin itself.
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { AppsV1Api, CoreV1Api, KubeConfig, type V1StatefulSet } from '@kubernetes/client-node';
+import { inject } from 'vitest';
+
+export const root = join(import.meta.dirname, '..', '..');
+export const binary = join(root, 'dist', 'linux-amd64', 'kubectl-zerolossupgrade');
+
+export function adminClients() {
+  const kc = new KubeConfig();
+  kc.loadFromFile(inject('adminKubeconfig'));
+  return { kc, apps: kc.makeApiClient(AppsV1Api), core: kc.makeApiClient(CoreV1Api) };
+}
+
+/** Polls until `check` returns a value (not undefined/false), at most `timeoutMs`. */
+export async function waitFor<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v !== undefined && v !== false) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${last}` : ''}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+export async function createNamespace(core: CoreV1Api, prefix: string): Promise<string> {
+  const name = `${prefix}-${randomBytes(3).toString('hex')}`;
+  await core.createNamespace({ body: { metadata: { name } } });
+  return name;
+}
+
+export function statefulSetManifest(name: string, opts: { replicas?: number; image?: string; strategy?: 'OnDelete' | 'RollingUpdate'; ports?: number[] } = {}): V1StatefulSet {
+  const labels = { app: name };
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'StatefulSet',
+    metadata: { name, labels },
+    spec: {
+      replicas: opts.replicas ?? 3,
+      podManagementPolicy: 'Parallel',
+      serviceName: name,
+      selector: { matchLabels: labels },
+      updateStrategy: { type: opts.strategy ?? 'OnDelete' },
+      template: {
+        metadata: { labels },
+        spec: {
+          containers: [{ name: 'app', image: opts.image ?? 'nginx:1.25.3', ports: (opts.ports ?? [80]).map((p) => ({ containerPort: p, protocol: 'TCP' })) }],
+          terminationGracePeriodSeconds: 5,
+        },
+      },
+    },
+  };
+}
+
+/** Waits until every replica is Running and Ready at one revision; returns the pods. */
+export async function waitForRollout(ns: string, name: string, timeoutMs = 90_000) {
+  const { apps, core } = adminClients();
+  return waitFor(`${ns}/${name} ready`, async () => {
+    const sts = await apps.readNamespacedStatefulSet({ name, namespace: ns });
+    const pods = (await core.listNamespacedPod({ namespace: ns, labelSelector: `app=${name}` })).items.filter((p) => !p.metadata?.deletionTimestamp);
+    const ready = pods.filter((p) => p.status?.phase === 'Running' && p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
+    return ready.length === sts.spec?.replicas && pods.length === ready.length ? { sts, pods } : undefined;
+  }, timeoutMs);
+}
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the built binary as the restricted operator unless another kubeconfig is given. */
+export function runPlugin(args: string[], opts: { kubeconfig?: string; env?: Record<string, string>; input?: string } = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(binary, args, {
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', KUBECONFIG: opts.kubeconfig ?? inject('operatorKubeconfig'), ...opts.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    child.stdin.end(opts.input ?? '');
+  });
+}
