@@ -176,7 +176,11 @@ async function main(argv) {
     archives[target] = { file, sha256: sha256(file) };
     log(`${target}: ${file.slice(root.length + 1)}`);
   }
-  const sums = Object.values(archives).map((a) => `${a.sha256}  ${a.file.slice(distDir.length + 1)}`);
+  // Every archive in dist/, including platforms built by an earlier run.
+  const sums = readdirSync(distDir)
+    .filter((f) => /\.(tar\.gz|zip)$/.test(f))
+    .sort()
+    .map((f) => `${sha256(join(distDir, f))}  ${f}`);
   writeFileSync(join(distDir, 'checksums.txt'), `${sums.join('\n')}\n`);
   if (targets.length === Object.keys(TARGETS).length) {
     writeKrewManifest(join(root, 'krew-manifest.yaml'), VERSION, archives, TARGETS);
