@@ -21,6 +21,7 @@ export const VERSION = `v${pkg.version}`;
 export const NAME = 'kubectl-zerolossupgrade';
 // Node LTS in the binary: the newest release that all five npm runtime packages carry.
 export const NODE_VERSION = '26.10.0';
+const K8S_ASSET = 'k8s.cjs';
 const ARCHIVE_TIME = new Date('2000-01-01T00:00:00Z');
 const SENTINEL = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 
@@ -54,26 +55,45 @@ const optionalStub = {
   },
 };
 
+// The Kubernetes layer (client-node and its dependencies, most of the code) is a second bundle,
+// embedded as a SEA asset and compiled only when a command opens the cluster: --help and
+// --version never parse it. This plugin swaps app.ts's dynamic import for the asset loader.
+const k8sFromSeaAsset = {
+  name: 'k8s-from-sea-asset',
+  setup(b) {
+    b.onResolve({ filter: /\/k8s\/cluster\.js$/ }, (a) => (a.importer.endsWith('app.ts') ? { path: 'k8s', namespace: 'sea-asset' } : undefined));
+    b.onLoad({ filter: /.*/, namespace: 'sea-asset' }, () => ({
+      loader: 'js',
+      contents: `
+        const Module = require('node:module');
+        const m = new Module('${K8S_ASSET}');
+        m._compile(require('node:sea').getAsset('${K8S_ASSET}', 'utf8'), '${K8S_ASSET}');
+        module.exports = m.exports;`,
+    }));
+  },
+};
+
+const esbuildCommon = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  legalComments: 'none',
+  minifySyntax: true,
+  minifyWhitespace: true,
+  keepNames: true,
+  logLevel: 'warning',
+  // yargs calls createRequire(import.meta.url); in CommonJS import.meta is empty.
+  define: { 'import.meta.url': '__importMetaUrl', __ZLU_VERSION__: JSON.stringify(VERSION) },
+  banner: { js: 'const __importMetaUrl = require("url").pathToFileURL(__filename).href;' },
+  alias: { punycode: 'punycode/' }, // the npm package, not Node's deprecated built-in
+};
+
+/** Writes build/bundle.cjs (the SEA main script) and build/k8s.cjs (its asset). */
 export async function bundle() {
   mkdirSync(buildDir, { recursive: true });
-  await build({
-    entryPoints: [join(root, 'src/cli.ts')],
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'cjs',
-    outfile: join(buildDir, 'bundle.cjs'),
-    legalComments: 'none',
-    minifySyntax: true,
-    minifyWhitespace: true,
-    keepNames: true,
-    logLevel: 'warning',
-    // yargs calls createRequire(import.meta.url); in CommonJS import.meta is empty.
-    define: { 'import.meta.url': '__importMetaUrl', __ZLU_VERSION__: JSON.stringify(VERSION) },
-    banner: { js: 'const __importMetaUrl = require("url").pathToFileURL(__filename).href;' },
-    alias: { punycode: 'punycode/' }, // the npm package, not Node's deprecated built-in
-    plugins: [optionalStub],
-  });
+  await build({ ...esbuildCommon, entryPoints: [join(root, 'src/cli.ts')], outfile: join(buildDir, 'bundle.cjs'), plugins: [optionalStub, k8sFromSeaAsset] });
+  await build({ ...esbuildCommon, entryPoints: [join(root, 'src/k8s/cluster.ts')], outfile: join(buildDir, K8S_ASSET), plugins: [optionalStub] });
   return join(buildDir, 'bundle.cjs');
 }
 
@@ -97,8 +117,15 @@ function seaBlob(bundlePath, codeCache) {
   const name = codeCache ? 'sea-native' : 'sea-portable';
   const config = join(buildDir, `${name}.json`);
   const blob = join(buildDir, `${name}.blob`);
-  writeFileSync(config, JSON.stringify({ main: bundlePath, output: blob, disableExperimentalSEAWarning: true, useSnapshot: false, useCodeCache: codeCache }));
-  run(nodeRuntime(HOST), ['--experimental-sea-config', config], { cwd: buildDir });
+  writeFileSync(config, JSON.stringify({
+    main: bundlePath,
+    output: blob,
+    assets: { [K8S_ASSET]: join(buildDir, K8S_ASSET) },
+    disableExperimentalSEAWarning: true,
+    useSnapshot: false,
+    useCodeCache: codeCache,
+  }));
+  run(nodeRuntime(HOST), ['--experimental-sea-config', config], { cwd: buildDir, stdio: 'pipe' });
   return readFileSync(blob);
 }
 
@@ -163,7 +190,7 @@ async function main(argv) {
   for (const t of targets) if (!TARGETS[t]) throw new Error(`unknown target ${t}; known: ${Object.keys(TARGETS).join(', ')}`);
   const started = Date.now();
   const bundlePath = await bundle();
-  log(`bundle ${readFileSync(bundlePath).length} bytes`);
+  log(`bundle ${readFileSync(bundlePath).length} bytes + ${K8S_ASSET} ${readFileSync(join(buildDir, K8S_ASSET)).length} bytes`);
   if (argv.includes('--bundle-only')) return;
   // The code cache is V8 data for the exact binary that made it: only the host target can use it.
   const nativeBlob = targets.includes(HOST) ? seaBlob(bundlePath, true) : undefined;

@@ -2,7 +2,7 @@ import type { ArgumentsCamelCase, CommandModule } from 'yargs';
 import { UsageError } from '../core/errors.js';
 import { toStatusView, type StatusView } from '../core/status-view.js';
 import type { Cluster } from '../k8s/types.js';
-import { OUTPUT_FORMATS, renderData, renderStatusTable, type OutputFormat } from '../ui/render.js';
+import { OUTPUT_FORMATS, type OutputFormat } from '../ui/formats.js';
 import type { Ui } from '../ui/terminal.js';
 import { session, type Deps, type GlobalArgs } from './common.js';
 
@@ -26,6 +26,7 @@ export function validateStatusOptions(args: Pick<StatusArgs, 'statefulset' | 'ou
 export async function runStatus(o: StatusOptions, cluster: Cluster, ui: Ui): Promise<StatusView> {
   const { sts, pods } = await cluster.readStatefulSetWithPods(o.name);
   const view = toStatusView(sts, pods);
+  const { renderData, renderStatusTable } = await import('../ui/render.js');
   ui.result(o.output === 'table' ? renderStatusTable(view, ui.style) : renderData(o.output, view));
   return view;
 }

@@ -1,11 +1,11 @@
 // Turns view models into text. No I/O here: the Ui writes what these return.
+// Commands import this lazily: cli-table3 and yaml cost start-up time that --help should not pay.
 import Table from 'cli-table3';
 import { stringify } from 'yaml';
 import type { StatusView } from '../core/status-view.js';
 import type { Style } from './terminal.js';
 
-export const OUTPUT_FORMATS = ['table', 'json', 'yaml'] as const;
-export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+import type { OutputFormat } from './formats.js';
 
 export function renderData(format: Exclude<OutputFormat, 'table'>, data: unknown): string {
   return format === 'json' ? JSON.stringify(data, null, 2) : stringify(data).trimEnd();
