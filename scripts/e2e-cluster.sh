@@ -84,7 +84,7 @@ build() {
   for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     ldf+=" -X $p.gitVersion=$K8S -X $p.gitMajor=1 -X $p.gitMinor=$minor -X $p.gitTreeState=clean -X $p.buildDate=$date"
   done
-  echo "e2e-cluster: building Kubernetes $K8S (cold: about half an hour on 2 cores)" >&2
+  echo "e2e-cluster: building Kubernetes $K8S (cold: about 12 minutes on 2 cores, once per machine)" >&2
   (cd "$MODDIR/k8s" && go build -trimpath -ldflags "-s -w $ldf" -o "$BIN/" \
     k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
     k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl)
