@@ -1,0 +1,267 @@
+// The simulated CLB: load balancers, listeners and targets as the Tencent Cloud API reports them,
+// a weighted L4 proxy per listener on a loopback VIP, health checks, and per-backend connection
+// counts for Cloud Monitor. Weights change only when the service controller applies a change.
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import type { DesiredListener } from './lb-weights.js';
+
+export interface Target {
+  pod: string;
+  ip: string;
+  port: number;
+  weight: number;
+  registeredTime: string;
+}
+
+export interface Listener {
+  id: string;
+  protocol: string;
+  port: number;
+  targets: Target[];
+}
+
+export interface LoadBalancer {
+  id: string;
+  name: string;
+  vip: string;
+  vpcId: string;
+  numericalVpcId: number;
+  service: string;
+  listeners: Listener[];
+}
+
+export interface ClbOptions {
+  /** How often each target is probed; a target is unhealthy after `unhealthyThreshold` failures. */
+  healthCheckIntervalMs: number;
+  unhealthyThreshold: number;
+  /** Length of one Cloud Monitor period (60 s in the cloud; shorter in tests). */
+  monitorPeriodMs: number;
+}
+
+export const DEFAULT_CLB_OPTIONS: ClbOptions = { healthCheckIntervalMs: 1000, unhealthyThreshold: 3, monitorPeriodMs: 60_000 };
+
+interface Health {
+  healthy: boolean;
+  failures: number;
+}
+
+interface ConnBucket {
+  start: number;
+  sum: number;
+  samples: number;
+  max: number;
+  min: number;
+}
+
+const hex = (n: number) => randomBytes(n).toString('hex').slice(0, n * 2);
+const backendKey = (ip: string, port: number) => `${ip}:${port}`;
+
+export class Clb extends EventEmitter {
+  readonly loadBalancers = new Map<string, LoadBalancer>();
+  private readonly proxies = new Map<string, Server>(); // `${lb}/${listener}`
+  private readonly health = new Map<string, Health>(); // ip:port
+  private readonly active = new Map<string, number>(); // `${lb}|${ip}:${port}` -> open proxied connections
+  private readonly monitor = new Map<string, ConnBucket[]>();
+  private readonly sockets = new Set<Socket>();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private nextVip = 1;
+  private rr = new Map<string, number>();
+
+  constructor(readonly options: ClbOptions = DEFAULT_CLB_OPTIONS) {
+    super();
+    this.timers.push(setInterval(() => void this.healthCheck(), options.healthCheckIntervalMs));
+    this.timers.push(setInterval(() => this.sample(), Math.max(100, Math.min(1000, options.monitorPeriodMs / 10))));
+  }
+
+  /** Creates (or adopts, after a restart) the load balancer of a Service. */
+  ensureLoadBalancer(service: string, id?: string): LoadBalancer {
+    for (const lb of this.loadBalancers.values()) if (lb.service === service) return lb;
+    const lb: LoadBalancer = {
+      id: id ?? `lb-${hex(4)}`,
+      name: service,
+      vip: `127.20.${Math.floor(this.nextVip / 250)}.${(this.nextVip % 250) + 1}`,
+      vpcId: 'vpc-sim00001',
+      numericalVpcId: 4242,
+      service,
+      listeners: [],
+    };
+    this.nextVip++;
+    this.loadBalancers.set(lb.id, lb);
+    return lb;
+  }
+
+  /** Applies a service controller sync: listeners per Service port, targets and weights. */
+  async apply(lbId: string, desired: DesiredListener[]): Promise<void> {
+    const lb = this.loadBalancers.get(lbId);
+    if (!lb) return;
+    const now = new Date().toISOString();
+    const listeners = desired.map((d) => {
+      const old = lb.listeners.find((l) => l.protocol === d.protocol && l.port === d.port);
+      return {
+        id: old?.id ?? `lbl-${hex(4)}`,
+        protocol: d.protocol,
+        port: d.port,
+        targets: d.targets.map((t) => {
+          const prev = old?.targets.find((o) => o.ip === t.ip && o.port === t.port);
+          return { pod: t.pod, ip: t.ip, port: t.port, weight: t.weight, registeredTime: prev?.registeredTime ?? now };
+        }),
+      };
+    });
+    for (const old of lb.listeners) {
+      if (!listeners.some((l) => l.id === old.id)) this.closeProxy(`${lb.id}/${old.id}`);
+    }
+    lb.listeners = listeners;
+    for (const l of listeners) {
+      for (const t of l.targets) if (!this.health.has(backendKey(t.ip, t.port))) this.health.set(backendKey(t.ip, t.port), { healthy: false, failures: 0 });
+      await this.ensureProxy(lb, l);
+    }
+    void this.healthCheck();
+    this.emit('applied', lb.id);
+  }
+
+  remove(lbId: string): void {
+    const lb = this.loadBalancers.get(lbId);
+    if (!lb) return;
+    for (const l of lb.listeners) this.closeProxy(`${lb.id}/${l.id}`);
+    this.loadBalancers.delete(lbId);
+  }
+
+  isHealthy(ip: string, port: number): boolean {
+    return this.health.get(backendKey(ip, port))?.healthy ?? false;
+  }
+
+  /** Open LB-to-backend connections right now. */
+  connections(lbId: string, ip: string, port: number): number {
+    return this.active.get(`${lbId}|${backendKey(ip, port)}`) ?? 0;
+  }
+
+  /** Cloud Monitor ConNum points for one backend: [periodStart ms, avg, max, min]. */
+  conNumPoints(lbId: string, ip: string, port: number, fromMs: number, toMs: number): { start: number; avg: number; max: number; min: number }[] {
+    return (this.monitor.get(`${lbId}|${backendKey(ip, port)}`) ?? [])
+      .filter((b) => b.start >= fromMs - this.options.monitorPeriodMs && b.start <= toMs && b.samples > 0)
+      .map((b) => ({ start: b.start, avg: Math.round((b.sum / b.samples) * 100) / 100, max: b.max, min: b.min }));
+  }
+
+  private sample(): void {
+    const period = this.options.monitorPeriodMs;
+    const start = Math.floor(Date.now() / period) * period;
+    for (const lb of this.loadBalancers.values()) {
+      for (const l of lb.listeners) {
+        for (const t of l.targets) {
+          const key = `${lb.id}|${backendKey(t.ip, t.port)}`;
+          const value = this.active.get(key) ?? 0;
+          const series = this.monitor.get(key) ?? [];
+          let bucket = series.at(-1);
+          if (!bucket || bucket.start !== start) {
+            bucket = { start, sum: 0, samples: 0, max: value, min: value };
+            series.push(bucket);
+            if (series.length > 120) series.shift();
+          }
+          bucket.sum += value;
+          bucket.samples++;
+          bucket.max = Math.max(bucket.max, value);
+          bucket.min = Math.min(bucket.min, value);
+          this.monitor.set(key, series);
+        }
+      }
+    }
+  }
+
+  private async healthCheck(): Promise<void> {
+    await Promise.all(
+      [...this.health.keys()].map(async (key) => {
+        const [ip, port] = [key.slice(0, key.lastIndexOf(':')), Number(key.slice(key.lastIndexOf(':') + 1))];
+        const ok = await new Promise<boolean>((resolve) => {
+          const s = createConnection({ host: ip, port });
+          s.setTimeout(500, () => s.destroy());
+          s.once('connect', () => {
+            s.destroy();
+            resolve(true);
+          });
+          s.once('error', () => resolve(false));
+          s.once('close', () => resolve(false));
+        });
+        const h = this.health.get(key);
+        if (!h) return;
+        if (ok) this.health.set(key, { healthy: true, failures: 0 });
+        else {
+          h.failures++;
+          if (h.failures >= this.options.unhealthyThreshold) h.healthy = false;
+        }
+      }),
+    );
+  }
+
+  /** Smooth weighted round robin over targets with weight > 0 that pass health checks. */
+  private pick(lbId: string, listener: Listener): Target | undefined {
+    const candidates = listener.targets.filter((t) => t.weight > 0 && this.isHealthy(t.ip, t.port));
+    const total = candidates.reduce((s, t) => s + t.weight, 0);
+    if (total === 0) return undefined;
+    const key = `${lbId}/${listener.id}`;
+    const n = (this.rr.get(key) ?? 0) + 1;
+    this.rr.set(key, n);
+    let slot = n % total;
+    for (const t of candidates) {
+      if (slot < t.weight) return t;
+      slot -= t.weight;
+    }
+    return candidates[0];
+  }
+
+  private async ensureProxy(lb: LoadBalancer, listener: Listener): Promise<void> {
+    const key = `${lb.id}/${listener.id}`;
+    if (this.proxies.has(key)) return;
+    const server = createServer((client) => {
+      this.sockets.add(client);
+      client.once('close', () => this.sockets.delete(client));
+      // Connections already open stay where they are; a new one goes by the weights of now.
+      const current = lb.listeners.find((l) => l.id === listener.id);
+      const target = current && this.pick(lb.id, current);
+      if (!target) {
+        client.destroy();
+        return;
+      }
+      const activeKey = `${lb.id}|${backendKey(target.ip, target.port)}`;
+      this.active.set(activeKey, (this.active.get(activeKey) ?? 0) + 1);
+      const upstream = createConnection({ host: target.ip, port: target.port });
+      this.sockets.add(upstream);
+      let counted = true;
+      const done = () => {
+        if (counted) {
+          counted = false;
+          this.active.set(activeKey, (this.active.get(activeKey) ?? 1) - 1);
+        }
+      };
+      upstream.once('close', () => {
+        this.sockets.delete(upstream);
+        done();
+        client.destroy();
+      });
+      client.once('close', () => {
+        done();
+        upstream.destroy();
+      });
+      upstream.on('error', () => client.resetAndDestroy());
+      client.on('error', () => upstream.destroy());
+      client.pipe(upstream);
+      upstream.pipe(client);
+    });
+    this.proxies.set(key, server);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(listener.port, lb.vip, () => resolve());
+    });
+  }
+
+  private closeProxy(key: string): void {
+    this.proxies.get(key)?.close();
+    this.proxies.delete(key);
+  }
+
+  async close(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    for (const key of [...this.proxies.keys()]) this.closeProxy(key);
+    for (const s of this.sockets) s.destroy();
+  }
+}
