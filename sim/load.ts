@@ -83,6 +83,7 @@ class Connection {
   }
 
   request(timeoutMs: number): Promise<Outcome> {
+    if (this.closed) return Promise.resolve({ ok: false, kind: 'reset', detail: 'connection closed before the request' });
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.waiting = undefined;
@@ -155,10 +156,13 @@ export function runLoad(o: LoadOptions): LoadRun {
         continue;
       }
       const born = Date.now();
-      while (running() && Date.now() - born < lifetimeMs) {
-        await sleep(intervalMs);
-        if (conn.closed) break; // the server closed it while idle: reconnect, nothing lost
-        if (!running()) break;
+      // The first request goes out as soon as the connection is up, as a client would send it.
+      for (let first = true; running() && Date.now() - born < lifetimeMs; first = false) {
+        if (!first) {
+          await sleep(intervalMs);
+          if (conn.closed) break; // the server closed it while idle: reconnect, nothing lost
+          if (!running()) break;
+        }
         report.sent++;
         const r = await conn.request(o.requestTimeoutMs);
         if (!r.ok) {
@@ -170,6 +174,7 @@ export function runLoad(o: LoadOptions): LoadRun {
         if (r.close) break;
       }
       conn.close();
+      await sleep(intervalMs);
     }
   }
 
