@@ -169,9 +169,12 @@ up() {
   local k=("$BIN/kubectl" --kubeconfig "$STATE/admin.kubeconfig")
   wait_for 60 kube-apiserver "${k[@]}" get --raw /readyz
 
+  # Off: node IPAM (node podCIDRs are set by hand), the cloud controllers (the simulator plays TKE's),
+  # and the endpoint controllers, which refuse loopback pod IPs and would fill Services with Warnings.
+  local KCM_CONTROLLERS='*,-node-ipam-controller,-service-lb-controller,-cloud-node-lifecycle-controller,-endpoints-controller,-endpointslice-controller,-endpointslice-mirroring-controller'
   start kube-controller-manager "$BIN/kube-controller-manager" --kubeconfig "$STATE/admin.kubeconfig" \
     --leader-elect=false --service-account-private-key-file "$pki/sa.key" --use-service-account-credentials=false \
-    --root-ca-file "$pki/apiserver.crt" --secure-port 0 --controllers '*,-nodeipam,-service-lb-controller,-cloud-node-lifecycle'
+    --root-ca-file "$pki/apiserver.crt" --secure-port 0 --controllers "$KCM_CONTROLLERS"
   start kube-scheduler "$BIN/kube-scheduler" --kubeconfig "$STATE/admin.kubeconfig" --leader-elect=false \
     --secure-port 0
   start kwok "$BIN/kwok" --kubeconfig "$STATE/admin.kubeconfig" -c "$BIN/kwok-stages.yaml" \

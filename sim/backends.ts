@@ -16,14 +16,18 @@ interface Container {
 export interface BackendOptions {
   /** Time each request takes, so that requests are really in flight. */
   responseDelayMs: number;
+  /** Time a new container takes to start listening (the application booting). */
+  startupDelayMs: number;
 }
+
+export const DEFAULT_BACKEND_OPTIONS: BackendOptions = { responseDelayMs: 5, startupDelayMs: 1000 };
 
 export class Backends {
   private readonly containers = new Map<string, Container>(); // pod uid
   private readonly timers = new Set<NodeJS.Timeout>();
   readonly log: string[] = [];
 
-  constructor(private readonly options: BackendOptions = { responseDelayMs: 5 }) {}
+  constructor(private readonly options: BackendOptions = DEFAULT_BACKEND_OPTIONS) {}
 
   /** Starts servers for new running pods, terminates those deleted or gone. */
   reconcile(pods: SimPod[]): void {
@@ -58,7 +62,11 @@ export class Backends {
         s.once('close', () => c.sockets.delete(s));
       });
       c.servers.push(server);
-      this.listen(server, pod.ip!, port.containerPort, c, 0);
+      const boot = setTimeout(() => {
+        this.timers.delete(boot);
+        if (!c.terminating) this.listen(server, pod.ip!, port.containerPort, c, 0);
+      }, this.options.startupDelayMs);
+      this.timers.add(boot);
     }
     this.log.push(`start ${pod.name} ${pod.ip}`);
   }

@@ -1,12 +1,11 @@
 // Helpers for e2e tests: admin clients for setup and checks, the built binary for the plugin itself.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import { AppsV1Api, CoreV1Api, KubeConfig, type V1StatefulSet } from '@kubernetes/client-node';
 import { inject } from 'vitest';
 
-export const root = join(import.meta.dirname, '..', '..');
-export const binary = join(root, 'dist', 'linux-amd64', 'kubectl-zerolossupgrade');
+export { binary, root } from '../support/binary.js';
+import { binary } from '../support/binary.js';
 
 export function adminClients() {
   const kc = new KubeConfig();

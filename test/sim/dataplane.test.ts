@@ -28,7 +28,7 @@ describe('backends', () => {
   afterEach(async () => backends.close());
 
   it('answer with pod name and image, then terminate gracefully: in-flight finishes, new connections refused', async () => {
-    backends = new Backends({ responseDelayMs: 300 });
+    backends = new Backends({ responseDelayMs: 300, startupDelayMs: 0 });
     const p = pod(0);
     backends.reconcile([p]);
     await sleep(100);
@@ -43,7 +43,7 @@ describe('backends', () => {
   });
 
   it('drop connections still open at the end of terminationGracePeriodSeconds', async () => {
-    backends = new Backends({ responseDelayMs: 5 });
+    backends = new Backends({ responseDelayMs: 5, startupDelayMs: 0 });
     const p = pod(1, { terminationGracePeriodSeconds: 1 });
     backends.reconcile([p]);
     await sleep(100);
@@ -72,7 +72,7 @@ describe('CLB proxy', () => {
   });
 
   it('sends new connections by weight, keeps open ones where they are, and feeds ConNum', async () => {
-    backends = new Backends({ responseDelayMs: 2 });
+    backends = new Backends({ responseDelayMs: 2, startupDelayMs: 0 });
     const pods = [pod(2), pod(3)];
     backends.reconcile(pods);
     clb = new Clb({ healthCheckIntervalMs: 100, unhealthyThreshold: 1, monitorPeriodMs: 500 });
@@ -108,7 +108,7 @@ describe('CLB proxy', () => {
   });
 
   it('refuses a new connection when no target has weight and health', async () => {
-    backends = new Backends();
+    backends = new Backends({ responseDelayMs: 2, startupDelayMs: 0 });
     clb = new Clb({ healthCheckIntervalMs: 100, unhealthyThreshold: 1, monitorPeriodMs: 500 });
     const lb = clb.ensureLoadBalancer('t/empty');
     await clb.apply(lb.id, [{ protocol: 'TCP', port: 18082, targets: [] }]);

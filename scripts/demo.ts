@@ -1,0 +1,95 @@
+// `npm run demo`: the main job without a cloud account. Brings up the local control plane and the
+// TKE/CLB simulator, creates the procedure document's StatefulSet (10 replicas, OnDelete) and its
+// direct-access LoadBalancer Service, puts light load on it, and says what to run next.
+// Ctrl-C stops everything it started.
+import { AppsV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { relative } from 'node:path';
+import { startSimulator, type Simulator } from '../sim/index.js';
+import { runLoad } from '../sim/load.js';
+import { ScenarioEnv, loadBalancerService, statefulSet, type Workload } from '../sim/scenarios.js';
+import { binary, cluster, clusterEnv, clusterIsUp, ensureBinary } from '../test/support/binary.js';
+
+const NAMESPACE = 'demo';
+const HOUR = 3_600_000;
+
+async function main() {
+  const say = (s: string) => process.stderr.write(`demo: ${s}\n`);
+  say('building the plugin (linux/amd64) if the source changed');
+  ensureBinary();
+  const ownCluster = !clusterIsUp();
+  if (ownCluster) {
+    say('starting the local control plane (the first time builds it from Go modules: about 12 minutes)');
+    cluster('up');
+  }
+  const env = clusterEnv();
+  const kc = new KubeConfig();
+  kc.loadFromFile(env.KUBECONFIG!);
+  const sim = await startSimulator({ kubeconfig: env.KUBECONFIG!, apiPort: Number(process.env.ZLU_SIM_API_PORT ?? 0) });
+  const cleanup = async () => {
+    await sim.stop();
+    if (ownCluster) cluster('down');
+  };
+  try {
+    await run(kc, sim, env, ownCluster, cleanup);
+  } catch (e) {
+    await cleanup();
+    throw e;
+  }
+}
+
+async function run(kc: KubeConfig, sim: Simulator, env: Record<string, string>, ownCluster: boolean, cleanup: () => Promise<void>) {
+  const say = (s: string) => process.stderr.write(`demo: ${s}\n`);
+  const core = kc.makeApiClient(CoreV1Api);
+  const apps = kc.makeApiClient(AppsV1Api);
+  const scenarios = new ScenarioEnv(kc, sim);
+
+  const w: Workload = { namespace: NAMESPACE, name: 'nginx', replicas: 10, strategy: 'OnDelete', ports: [{ port: 80, targetPort: 80 }], image: 'nginx:1.25.3', terminationGracePeriodSeconds: 30 };
+  await core.createNamespace({ body: { metadata: { name: NAMESPACE } } }).catch(() => undefined);
+  const exists = await apps.readNamespacedStatefulSet({ name: w.name, namespace: NAMESPACE }).then(() => true, () => false);
+  if (!exists) {
+    say('creating StatefulSet demo/nginx (10 replicas, OnDelete) and its direct-access LoadBalancer Service');
+    await apps.createNamespacedStatefulSet({ namespace: NAMESPACE, body: statefulSet(w) });
+    await core.createNamespacedService({ namespace: NAMESPACE, body: loadBalancerService(w) });
+  }
+  const { vip, lbId } = await scenarios.serving(w);
+  // Light, bounded load: 20 requests/s for at most two hours.
+  const load = runLoad({ host: vip, port: 80, rate: 20, connections: 4, connectionLifetimeMs: 5000, longLived: 1, longLivedLifetimeMs: 20_000, longLivedIntervalMs: 1000, durationMs: 2 * HOUR, maxRequests: 200_000, requestTimeoutMs: 3000 });
+  const bin = relative(process.cwd(), binary) || binary;
+  console.log(`
+The demo is running: StatefulSet ${NAMESPACE}/nginx behind CLB ${lbId} (VIP ${vip}:80), 20 requests/s.
+
+In another shell:
+  export KUBECONFIG=${env.ZLU_OPERATOR_KUBECONFIG}   # the operator, with docs/rbac.yaml's permissions
+  export PATH=${env.PATH!.split(':')[0]}:$PATH        # kubectl matching the cluster
+  ${bin} status nginx -n ${NAMESPACE}
+  kubectl -n ${NAMESPACE} get statefulset,pods,service -o wide
+
+Simulated Tencent Cloud API (for the SDK): http://${sim.apiEndpoint}
+Ctrl-C here stops the load, the simulator${ownCluster ? ' and the control plane' : ''}.
+`);
+  const ticker = setInterval(() => {
+    const r = load.report();
+    say(`load: sent ${r.sent}, succeeded ${r.succeeded}, failed ${r.failed}`);
+  }, 30_000);
+
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    clearInterval(ticker);
+    say('stopping');
+    load.stop();
+    const r = await load.done;
+    say(`load: sent ${r.sent}, succeeded ${r.succeeded}, failed ${r.failed}`);
+    await cleanup();
+  };
+  process.once('SIGINT', () => void stop());
+  process.once('SIGTERM', () => void stop());
+  await load.done;
+  await stop();
+}
+
+main().catch((e) => {
+  console.error(`demo: ${e instanceof Error ? e.message : e}`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,40 @@
+// The linux/amd64 binary that e2e tests, benchmarks and the demo run: rebuilt when the source is newer.
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+export const root = join(import.meta.dirname, '..', '..');
+export const binary = join(root, 'dist', 'linux-amd64', 'kubectl-zerolossupgrade');
+
+function newest(path: string): number {
+  const st = statSync(path);
+  if (!st.isDirectory()) return st.mtimeMs;
+  return Math.max(0, ...readdirSync(path).map((f) => newest(join(path, f))));
+}
+
+export function ensureBinary(): string {
+  const inputs = ['src', 'package.json', 'package-lock.json', 'scripts/build.mjs'].map((p) => newest(join(root, p)));
+  if (!existsSync(binary) || Math.max(...inputs) > statSync(binary).mtimeMs) {
+    execFileSync(process.execPath, [join(root, 'scripts', 'build.mjs'), '--target', 'linux-amd64'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  }
+  return binary;
+}
+
+/** The e2e control plane's environment (KUBECONFIG, PATH, ...), bringing it up first if asked. */
+export function cluster(step: 'up' | 'env' | 'down' | 'bin'): string {
+  return execFileSync(join(root, 'scripts', 'e2e-cluster.sh'), [step], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+}
+
+export function clusterEnv(): Record<string, string> {
+  return Object.fromEntries([...cluster('env').matchAll(/^export (\w+)=(.*)$/gm)].map((m) => [m[1]!, m[2]!]));
+}
+
+export function clusterIsUp(): boolean {
+  try {
+    const env = clusterEnv();
+    execFileSync(join(cluster('bin').trim(), 'kubectl'), ['--kubeconfig', env.KUBECONFIG!, 'get', '--raw', '/readyz'], { stdio: 'ignore', timeout: 5000 });
+    return true;
+  } catch {
+    return false;
+  }
+}
