@@ -33,7 +33,11 @@ async function main() {
   console.log(JSON.stringify({ runs }));
 }
 
-main().catch((e) => {
-  console.error(`bench:loss: ${e instanceof Error ? e.stack : e}`);
-  process.exitCode = 1;
-});
+// Exit explicitly: client-node's informers keep sockets open after stop().
+main().then(
+  () => process.exit(0),
+  (e) => {
+    console.error(`bench:loss: ${e instanceof Error ? e.stack : e}`);
+    process.exit(1);
+  },
+);

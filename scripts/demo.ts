@@ -89,7 +89,11 @@ Ctrl-C here stops the load, the simulator${ownCluster ? ' and the control plane'
   await stop();
 }
 
-main().catch((e) => {
-  console.error(`demo: ${e instanceof Error ? e.message : e}`);
-  process.exitCode = 1;
-});
+// Exit explicitly: client-node's informers keep sockets open after stop().
+main().then(
+  () => process.exit(0),
+  (e) => {
+    console.error(`demo: ${e instanceof Error ? e.message : e}`);
+    process.exit(1);
+  },
+);

@@ -21,17 +21,17 @@ export function ensureBinary(): string {
 }
 
 /** The e2e control plane's environment (KUBECONFIG, PATH, ...), bringing it up first if asked. */
-export function cluster(step: 'up' | 'env' | 'down' | 'bin'): string {
-  return execFileSync(join(root, 'scripts', 'e2e-cluster.sh'), [step], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+export function cluster(step: 'up' | 'env' | 'down' | 'bin', quiet = false): string {
+  return execFileSync(join(root, 'scripts', 'e2e-cluster.sh'), [step], { encoding: 'utf8', stdio: ['ignore', 'pipe', quiet ? 'ignore' : 'inherit'] });
 }
 
-export function clusterEnv(): Record<string, string> {
-  return Object.fromEntries([...cluster('env').matchAll(/^export (\w+)=(.*)$/gm)].map((m) => [m[1]!, m[2]!]));
+export function clusterEnv(quiet = false): Record<string, string> {
+  return Object.fromEntries([...cluster('env', quiet).matchAll(/^export (\w+)=(.*)$/gm)].map((m) => [m[1]!, m[2]!]));
 }
 
 export function clusterIsUp(): boolean {
   try {
-    const env = clusterEnv();
+    const env = clusterEnv(true);
     execFileSync(join(cluster('bin').trim(), 'kubectl'), ['--kubeconfig', env.KUBECONFIG!, 'get', '--raw', '/readyz'], { stdio: 'ignore', timeout: 5000 });
     return true;
   } catch {
