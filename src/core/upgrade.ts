@@ -1,0 +1,123 @@
+// The upgrade record kept on the StatefulSet, the batch plan and the steps of the walk. Pure: every
+// step takes a record and returns the next one; the commands write it before acting on it, so a
+// crash anywhere leaves a record from which the same command resumes.
+import { annotationFor, type PortKey } from './rs-weight.js';
+import type { ContainerImage } from './workload.js';
+
+export const RECORD_ANNOTATION = 'zerolossupgrade.io/upgrade';
+export const RECORD_VERSION = 1;
+
+/** pending -> drained -> confirmed -> deleting -> rebuilt -> done */
+export type BatchPhase = 'pending' | 'drained' | 'confirmed' | 'deleting' | 'rebuilt' | 'done';
+const ORDER: BatchPhase[] = ['pending', 'drained', 'confirmed', 'deleting', 'rebuilt', 'done'];
+
+export interface Confirmation {
+  by: string;
+  at: string;
+  /** What the operator confirmed, each separately. */
+  weightZero: boolean;
+  connectionsDrained: boolean;
+  /** Seconds between the drain and the confirmation. */
+  afterSeconds: number;
+}
+
+export interface Batch {
+  ordinals: number[];
+  phase: BatchPhase;
+  drainedAt?: string;
+  confirmation?: Confirmation;
+  /** The pods deleted for this batch, by uid: a pod recreated meanwhile is never deleted. */
+  deleted?: { pod: string; uid: string }[];
+  rebuiltAt?: string;
+  doneAt?: string;
+}
+
+export interface ServiceRecord {
+  name: string;
+  ports: PortKey[];
+  /** lb-rs-weight before the upgrade; null when the Service had none. */
+  original: string | null;
+}
+
+export interface UpgradeRecord {
+  version: number;
+  statefulSet: string;
+  startedAt: string;
+  startedBy: string;
+  originalReplicas: number;
+  ordinalsStart: number;
+  surge: number;
+  batchSize: number;
+  originalRevision: string;
+  targetRevision?: string;
+  originalImages: ContainerImage[];
+  targetImages: ContainerImage[];
+  services: ServiceRecord[];
+  batches: Batch[];
+  finish?: { phase: 'drained' | 'confirmed' | 'scaled'; drainedAt: string; confirmation?: Confirmation };
+}
+
+export class RecordError extends Error {}
+
+export function planBatches(ordinalsStart: number, replicas: number, batchSize: number): Batch[] {
+  const batches: Batch[] = [];
+  for (let i = 0; i < replicas; i += batchSize) {
+    batches.push({ ordinals: Array.from({ length: Math.min(batchSize, replicas - i) }, (_, k) => ordinalsStart + i + k), phase: 'pending' });
+  }
+  return batches;
+}
+
+export function surgeOrdinals(r: Pick<UpgradeRecord, 'ordinalsStart' | 'originalReplicas' | 'surge'>): number[] {
+  return Array.from({ length: r.surge }, (_, i) => r.ordinalsStart + r.originalReplicas + i);
+}
+
+/** Ordinals at weight 0 right now: batches between drain and restore, and surge pods being retired. */
+export function drainedOrdinals(r: UpgradeRecord): number[] {
+  const fromBatches = r.batches.filter((b) => b.phase !== 'pending' && b.phase !== 'done').flatMap((b) => b.ordinals);
+  const fromFinish = r.finish ? surgeOrdinals(r) : [];
+  return [...fromBatches, ...fromFinish].sort((a, b) => a - b);
+}
+
+/** The lb-rs-weight value a Service must carry in this state of the record (undefined: none). */
+export function serviceAnnotation(r: UpgradeRecord, service: ServiceRecord): string | undefined {
+  return annotationFor(service.original ?? undefined, r.statefulSet, service.ports, drainedOrdinals(r));
+}
+
+export function currentBatchIndex(r: UpgradeRecord): number {
+  return r.batches.findIndex((b) => b.phase !== 'done');
+}
+
+export function advance(r: UpgradeRecord, index: number, to: BatchPhase, fields: Partial<Batch> = {}): UpgradeRecord {
+  const batch = r.batches[index];
+  if (!batch) throw new RecordError(`no batch ${index + 1}`);
+  if (ORDER.indexOf(to) !== ORDER.indexOf(batch.phase) + 1) {
+    throw new RecordError(`batch ${index + 1} is ${batch.phase}; it cannot become ${to}`);
+  }
+  const batches = r.batches.map((b, i) => (i === index ? { ...b, ...fields, phase: to } : b));
+  return { ...r, batches };
+}
+
+export function encodeRecord(r: UpgradeRecord): string {
+  return JSON.stringify(r);
+}
+
+export function decodeRecord(text: string): UpgradeRecord {
+  let r: UpgradeRecord;
+  try {
+    r = JSON.parse(text);
+  } catch {
+    throw new RecordError(`the upgrade record (annotation ${RECORD_ANNOTATION}) is not valid JSON`);
+  }
+  if (r?.version !== RECORD_VERSION) {
+    throw new RecordError(`the upgrade record has version ${String(r?.version)}; this plugin reads version ${RECORD_VERSION}: use the plugin version that started the upgrade`);
+  }
+  if (!Array.isArray(r.batches) || !Array.isArray(r.services) || typeof r.statefulSet !== 'string') {
+    throw new RecordError('the upgrade record is incomplete');
+  }
+  return r;
+}
+
+/** Ordinals of the original replicas not yet upgraded. */
+export function pendingOrdinals(r: UpgradeRecord): number[] {
+  return r.batches.filter((b) => b.phase !== 'done').flatMap((b) => b.ordinals);
+}
