@@ -1,6 +1,9 @@
 // Wires the commands into one yargs parser and is the single place where errors become exit codes.
 import yargs, { type Argv } from 'yargs';
 import { globalOptions, type Deps } from './commands/common.js';
+import { finishCommand } from './commands/finish.js';
+import { nextCommand } from './commands/next.js';
+import { startCommand } from './commands/start.js';
 import { statusCommand } from './commands/status.js';
 import { versionCommand } from './commands/version.js';
 import { UsageError, exitCodeOf } from './core/errors.js';
@@ -14,6 +17,9 @@ export function buildCli(deps: Deps): Argv {
   return globalOptions(yargs())
     .scriptName(SCRIPT_NAME)
     .usage(`${SCRIPT_NAME} - upgrade an OnDelete StatefulSet behind a TKE CLB without losing a request\n\nUsage: $0 <command> [flags]`)
+    .command(startCommand(deps))
+    .command(nextCommand(deps))
+    .command(finishCommand(deps))
     .command(statusCommand(deps))
     .command(versionCommand(deps))
     .demandCommand(1, `name a command; see '${SCRIPT_NAME} --help'`)

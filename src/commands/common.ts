@@ -41,7 +41,7 @@ export function connectionFlags(args: GlobalArgs): ConnectionFlags {
 }
 
 /** The terminal and a lazily opened cluster for one command run. */
-export function session(args: GlobalArgs, deps: Deps): { ui: Ui; cluster: () => Promise<Cluster> } {
+export function session(args: GlobalArgs & { yes?: boolean }, deps: Deps): { ui: Ui; cluster: () => Promise<Cluster> } {
   const flags = connectionFlags(args); // validates --request-timeout before anything else happens
-  return { ui: makeUi({ color: args.color }, deps.io), cluster: () => deps.openCluster(flags) };
+  return { ui: makeUi({ color: args.color, yes: args.yes }, deps.io), cluster: () => deps.openCluster(flags) };
 }

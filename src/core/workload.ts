@@ -75,3 +75,33 @@ export function revisionState(sts: Pick<StatefulSetSnapshot, 'currentRevision' |
   if (matches(sts.currentRevision)) return 'old';
   return 'unknown';
 }
+
+export interface ServicePortSnapshot {
+  name?: string;
+  protocol: string;
+  port: number;
+  targetPort: number | string;
+}
+
+export interface ServiceSnapshot {
+  name: string;
+  resourceVersion: string;
+  type: string;
+  selector: Record<string, string>;
+  annotations: Record<string, string>;
+  ports: ServicePortSnapshot[];
+}
+
+/** A Service selects a pod template when its (non-empty) selector matches the template's labels. */
+export function selectsPods(svc: Pick<ServiceSnapshot, 'selector'>, podLabels: Record<string, string>): boolean {
+  const entries = Object.entries(svc.selector);
+  return entries.length > 0 && entries.every(([k, v]) => podLabels[k] === v);
+}
+
+export interface ServiceEvent {
+  type: string;
+  reason: string;
+  message: string;
+  at: string;
+  source: string;
+}

@@ -1,14 +1,42 @@
 // The only code that calls the Kubernetes API. Commands get a Cluster and never see client-node.
-import { AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
-import type { PodSnapshot, StatefulSetSnapshot } from '../core/workload.js';
+import {
+  ApiException,
+  AppsV1Api,
+  AuthenticationV1Api,
+  AutoscalingV2Api,
+  CoreV1Api,
+  PatchStrategy,
+  Watch,
+  setHeaderOptions,
+  type V1Pod,
+  type V1Service,
+  type V1StatefulSet,
+} from '@kubernetes/client-node';
+import { GateError } from '../core/errors.js';
+import type { PodSnapshot, ServiceEvent, ServiceSnapshot, StatefulSetSnapshot } from '../core/workload.js';
 import { connect, translateApiError, type ApiAction, type Connection } from './client.js';
 import { selectorString, toPodSnapshots, toStatefulSetSnapshot } from './convert.js';
 import type { ConnectionFlags } from './kubeconfig.js';
-import type { Cluster } from './types.js';
+import type { Cluster, StatefulSetChange } from './types.js';
+
+const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+const strategic = setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch);
+
+function toServiceSnapshot(s: V1Service): ServiceSnapshot {
+  return {
+    name: s.metadata?.name ?? '',
+    resourceVersion: s.metadata?.resourceVersion ?? '',
+    type: s.spec?.type ?? 'ClusterIP',
+    selector: s.spec?.selector ?? {},
+    annotations: s.metadata?.annotations ?? {},
+    ports: (s.spec?.ports ?? []).map((p) => ({ name: p.name, protocol: p.protocol ?? 'TCP', port: p.port, targetPort: p.targetPort ?? p.port })),
+  };
+}
 
 export class KubeCluster implements Cluster {
   private readonly apps: AppsV1Api;
   private readonly core: CoreV1Api;
+  private readonly selectors = new Map<string, string>();
 
   constructor(private readonly conn: Connection) {
     this.apps = conn.api(AppsV1Api);
@@ -19,25 +47,155 @@ export class KubeCluster implements Cluster {
     return this.conn.namespace;
   }
 
-  private async call<T>(action: Omit<ApiAction, 'server'>, fn: () => Promise<T>): Promise<T> {
+  private async call<T>(action: Omit<ApiAction, 'server' | 'namespace'>, fn: () => Promise<T>): Promise<T> {
     try {
       return await fn();
     } catch (e) {
-      throw translateApiError(e, { ...action, server: this.conn.server });
+      throw translateApiError(e, { ...action, namespace: this.namespace, server: this.conn.server });
     }
   }
 
-  async readStatefulSetWithPods(name: string): Promise<{ sts: StatefulSetSnapshot; pods: PodSnapshot[] }> {
-    const namespace = this.namespace;
-    const raw = await this.call({ verb: 'get', resource: 'statefulsets', name, namespace }, () =>
-      this.apps.readNamespacedStatefulSet({ name, namespace }),
-    );
-    const sts = toStatefulSetSnapshot(raw);
+  private async getStatefulSet(name: string): Promise<V1StatefulSet> {
+    const sts = await this.call({ verb: 'get', resource: 'statefulsets', name }, () => this.apps.readNamespacedStatefulSet({ name, namespace: this.namespace }));
+    this.selectors.set(name, selectorString(sts.spec?.selector));
+    return sts;
+  }
+
+  private async listPods(sts: StatefulSetSnapshot): Promise<{ pods: PodSnapshot[]; resourceVersion: string }> {
+    const selector = this.selectors.get(sts.name) ?? selectorString({ matchLabels: sts.selector });
     // One list call with the StatefulSet's selector, whatever the replica count.
-    const list = await this.call({ verb: 'list', resource: 'pods', namespace }, () =>
-      this.core.listNamespacedPod({ namespace, labelSelector: selectorString(raw.spec?.selector) }),
+    const list = await this.call({ verb: 'list', resource: 'pods' }, () => this.core.listNamespacedPod({ namespace: this.namespace, labelSelector: selector }));
+    return { pods: toPodSnapshots(sts, list.items), resourceVersion: list.metadata?.resourceVersion ?? '' };
+  }
+
+  async readStatefulSetWithPods(name: string): Promise<{ sts: StatefulSetSnapshot; pods: PodSnapshot[] }> {
+    const sts = toStatefulSetSnapshot(await this.getStatefulSet(name));
+    return { sts, pods: (await this.listPods(sts)).pods };
+  }
+
+  async patchStatefulSet(name: string, resourceVersion: string, change: StatefulSetChange): Promise<StatefulSetSnapshot> {
+    // resourceVersion in a patch makes it conditional: the server refuses it (409) if the object moved.
+    const body: Record<string, unknown> = { metadata: { resourceVersion, ...(change.annotations ? { annotations: change.annotations } : {}) } };
+    const spec: Record<string, unknown> = {};
+    if (change.replicas !== undefined) spec.replicas = change.replicas;
+    if (change.images) spec.template = { spec: { containers: change.images.map((c) => ({ name: c.name, image: c.image })) } };
+    if (Object.keys(spec).length > 0) body.spec = spec;
+    const sts = await this.call({ verb: 'patch', resource: 'statefulsets', name }, () =>
+      this.apps.patchNamespacedStatefulSet({ name, namespace: this.namespace, body }, strategic),
     );
-    return { sts, pods: toPodSnapshots(sts, list.items) };
+    return toStatefulSetSnapshot(sts);
+  }
+
+  async listLoadBalancerServices(): Promise<ServiceSnapshot[]> {
+    const list = await this.call({ verb: 'list', resource: 'services' }, () => this.core.listNamespacedService({ namespace: this.namespace }));
+    return list.items.map(toServiceSnapshot).filter((s) => s.type === 'LoadBalancer');
+  }
+
+  async readService(name: string): Promise<ServiceSnapshot> {
+    return toServiceSnapshot(await this.call({ verb: 'get', resource: 'services', name }, () => this.core.readNamespacedService({ name, namespace: this.namespace })));
+  }
+
+  async setServiceAnnotation(name: string, resourceVersion: string, key: string, value: string | undefined): Promise<ServiceSnapshot> {
+    const body = { metadata: { resourceVersion, annotations: { [key]: value ?? null } } };
+    return toServiceSnapshot(
+      await this.call({ verb: 'patch', resource: 'services', name }, () => this.core.patchNamespacedService({ name, namespace: this.namespace, body }, merge)),
+    );
+  }
+
+  async deletePod(name: string, uid: string): Promise<boolean> {
+    try {
+      await this.core.deleteNamespacedPod({ name, namespace: this.namespace, body: { preconditions: { uid } } });
+      return true;
+    } catch (e) {
+      // Gone already, or a new pod of that name: nothing to delete, by design.
+      if (e instanceof ApiException && (e.code === 404 || e.code === 409)) return false;
+      throw translateApiError(e, { verb: 'delete', resource: 'pods', name, namespace: this.namespace, server: this.conn.server });
+    }
+  }
+
+  async waitForPods(sts: StatefulSetSnapshot, done: (pods: PodSnapshot[]) => boolean, timeoutMs: number): Promise<PodSnapshot[]> {
+    const first = await this.listPods(sts);
+    if (done(first.pods)) return first.pods;
+    const byName = new Map<string, V1Pod>();
+    const initial = await this.call({ verb: 'list', resource: 'pods' }, () =>
+      this.core.listNamespacedPod({ namespace: this.namespace, labelSelector: this.selectors.get(sts.name) ?? selectorString({ matchLabels: sts.selector }) }),
+    );
+    for (const p of initial.items) byName.set(p.metadata!.name!, p);
+    return new Promise<PodSnapshot[]>((resolve, reject) => {
+      let abort: AbortController | undefined;
+      let settled = false;
+      const finish = (err?: Error, pods?: PodSnapshot[]) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        abort?.abort();
+        if (err) reject(err);
+        else resolve(pods!);
+      };
+      const timer = setTimeout(() => finish(new GateError(`timed out after ${Math.round(timeoutMs / 1000)}s`)), timeoutMs);
+      const check = () => {
+        const pods = toPodSnapshots(sts, [...byName.values()]);
+        if (done(pods)) finish(undefined, pods);
+      };
+      const start = (resourceVersion: string) => {
+        new Watch(this.conn.kc)
+          .watch(
+            `/api/v1/namespaces/${this.namespace}/pods`,
+            { labelSelector: this.selectors.get(sts.name) ?? selectorString({ matchLabels: sts.selector }), resourceVersion, allowWatchBookmarks: true },
+            (phase, obj: V1Pod) => {
+              if (phase === 'BOOKMARK') return;
+              if (phase === 'DELETED') byName.delete(obj.metadata!.name!);
+              else byName.set(obj.metadata!.name!, obj);
+              resourceVersion = obj.metadata?.resourceVersion ?? resourceVersion;
+              check();
+            },
+            (err) => {
+              // Watches end (timeouts, apiserver restarts); pick up where it left off.
+              if (!settled) setTimeout(() => start(err ? initial.metadata?.resourceVersion ?? '' : resourceVersion), err ? 500 : 0);
+            },
+          )
+          .then((a) => {
+            abort = a;
+            if (settled) a.abort();
+          })
+          .catch((e) => finish(translateApiError(e, { verb: 'watch', resource: 'pods', namespace: this.namespace, server: this.conn.server })));
+      };
+      start(initial.metadata?.resourceVersion ?? '');
+      check();
+    });
+  }
+
+  async autoscalersOf(name: string): Promise<string[]> {
+    const hpa = this.conn.api(AutoscalingV2Api);
+    const list = await this.call({ verb: 'list', resource: 'horizontalpodautoscalers' }, () => hpa.listNamespacedHorizontalPodAutoscaler({ namespace: this.namespace }));
+    return list.items.filter((h) => h.spec?.scaleTargetRef.kind === 'StatefulSet' && h.spec.scaleTargetRef.name === name).map((h) => h.metadata?.name ?? '');
+  }
+
+  async serviceEvents(name: string, since: Date): Promise<ServiceEvent[]> {
+    const list = await this.call({ verb: 'list', resource: 'events' }, () =>
+      this.core.listNamespacedEvent({ namespace: this.namespace, fieldSelector: `involvedObject.kind=Service,involvedObject.name=${name}` }),
+    );
+    return list.items
+      .map((e) => ({
+        type: e.type ?? '',
+        reason: e.reason ?? '',
+        message: e.message ?? '',
+        at: new Date(e.lastTimestamp ?? e.eventTime ?? e.metadata?.creationTimestamp ?? 0).toISOString(),
+        source: e.source?.component ?? e.reportingComponent ?? '',
+      }))
+      .filter((e) => new Date(e.at) >= since)
+      .sort((a, b) => a.at.localeCompare(b.at));
+  }
+
+  async whoAmI(): Promise<string> {
+    try {
+      const review = await this.conn.api(AuthenticationV1Api).createSelfSubjectReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' } });
+      const name = review.status?.userInfo?.username;
+      if (name) return name;
+    } catch {
+      // Older servers or a forbidden review: the kubeconfig's user name is the next best thing.
+    }
+    return this.conn.kc.getCurrentUser()?.name ?? 'unknown';
   }
 }
 

@@ -1,7 +1,29 @@
 // The narrow view of the cluster that commands use. Type-only: importing it loads no client code.
-import type { PodSnapshot, StatefulSetSnapshot } from '../core/workload.js';
+import type { ContainerImage, PodSnapshot, ServiceEvent, ServiceSnapshot, StatefulSetSnapshot } from '../core/workload.js';
+
+export interface StatefulSetChange {
+  /** Annotations to set; null removes one. */
+  annotations?: Record<string, string | null>;
+  images?: ContainerImage[];
+  replicas?: number;
+}
 
 export interface Cluster {
   readonly namespace: string;
   readStatefulSetWithPods(name: string): Promise<{ sts: StatefulSetSnapshot; pods: PodSnapshot[] }>;
+  /** Patches the StatefulSet if it is still at `resourceVersion` (409 otherwise). */
+  patchStatefulSet(name: string, resourceVersion: string, change: StatefulSetChange): Promise<StatefulSetSnapshot>;
+  listLoadBalancerServices(): Promise<ServiceSnapshot[]>;
+  /** Sets (or with undefined removes) one annotation of a Service, if it is still at `resourceVersion`. */
+  setServiceAnnotation(name: string, resourceVersion: string, key: string, value: string | undefined): Promise<ServiceSnapshot>;
+  readService(name: string): Promise<ServiceSnapshot>;
+  /** Deletes a pod only if it still has this uid; false when it is already gone or was recreated. */
+  deletePod(name: string, uid: string): Promise<boolean>;
+  /** Watches the StatefulSet's pods until `done` holds for them, at most `timeoutMs`. */
+  waitForPods(sts: StatefulSetSnapshot, done: (pods: PodSnapshot[]) => boolean, timeoutMs: number): Promise<PodSnapshot[]>;
+  /** Names of HorizontalPodAutoscalers that scale this StatefulSet. */
+  autoscalersOf(name: string): Promise<string[]>;
+  serviceEvents(name: string, since: Date): Promise<ServiceEvent[]>;
+  /** Who the API server says we are; falls back to the kubeconfig's user. */
+  whoAmI(): Promise<string>;
 }

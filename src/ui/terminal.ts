@@ -1,5 +1,7 @@
-// The one place that knows about process streams, TTYs, NO_COLOR and --yes.
+// The one place that knows about process streams, TTYs, NO_COLOR, prompts and --yes.
 import type { Readable, Writable } from 'node:stream';
+import { formatDuration } from '../core/duration.js';
+import { UsageError } from '../core/errors.js';
 
 export interface Io {
   stdin: Readable & { isTTY?: boolean };
@@ -25,6 +27,8 @@ export const plainStyle: Style = { bold: plain, dim: plain, green: plain, yellow
 
 export interface UiFlags {
   color?: boolean;
+  /** Answer every question with yes (scripted use); gates such as --min-drain still apply. */
+  yes?: boolean;
 }
 
 /** Colour only on a terminal, never with a non-empty NO_COLOR or --no-color, never with TERM=dumb. */
@@ -32,24 +36,87 @@ export function useColour(stream: { isTTY?: boolean }, env: Io['env'], flags: Ui
   return flags.color !== false && Boolean(stream.isTTY) && !env.NO_COLOR && env.TERM !== 'dumb';
 }
 
+export interface Choice<T extends string> {
+  value: T;
+  name: string;
+}
+
+export interface Progress {
+  update(what: string): void;
+  done(result: string): void;
+}
+
 export interface Ui {
   /** Style for what goes to stdout (tables); decided by whether stdout is a terminal. */
   readonly style: Style;
+  /** Style for stderr (notices, progress). */
+  readonly errStyle: Style;
+  readonly yes: boolean;
   /** Results: stdout, so they can be piped. */
   result(text: string): void;
   /** Progress, notices and warnings: stderr. */
   info(text: string): void;
   warn(text: string): void;
+  /** A yes/no question whose default is No. */
+  confirm(message: string): Promise<boolean>;
+  choose<T extends string>(message: string, choices: Choice<T>[], whenYes: T): Promise<T>;
+  /** A line that says what is awaited and for how long: rewritten in place on a terminal. */
+  progress(what: string): Progress;
 }
+
+export const NO_TTY_MESSAGE = 'this step asks for confirmation, but there is no terminal to ask on; run it in a terminal, or pass --yes for scripted use';
 
 export function makeUi(flags: UiFlags, io: Io = processIo()): Ui {
   const style = useColour(io.stdout, io.env, flags) ? colourStyle : plainStyle;
   const errStyle = useColour(io.stderr, io.env, flags) ? colourStyle : plainStyle;
+  const interactive = Boolean(io.stdin.isTTY && io.stderr.isTTY);
   const line = (s: string) => (s.endsWith('\n') ? s : `${s}\n`);
+  const prompts = async () => {
+    if (!interactive) throw new UsageError(NO_TTY_MESSAGE);
+    return import('@inquirer/prompts');
+  };
   return {
     style,
+    errStyle,
+    yes: Boolean(flags.yes),
     result: (text) => io.stdout.write(line(text)),
     info: (text) => io.stderr.write(line(text)),
     warn: (text) => io.stderr.write(line(`${errStyle.yellow('warning:')} ${text}`)),
+    confirm: async (message) => {
+      if (flags.yes) {
+        io.stderr.write(line(`${message} yes (--yes)`));
+        return true;
+      }
+      const { confirm } = await prompts();
+      return confirm({ message, default: false }, { input: io.stdin, output: io.stderr });
+    },
+    choose: async (message, choices, whenYes) => {
+      if (flags.yes) return whenYes;
+      const { select } = await prompts();
+      return select({ message, choices }, { input: io.stdin, output: io.stderr });
+    },
+    progress: (what) => {
+      const started = Date.now();
+      let current = what;
+      let last = '';
+      const render = () => `${current} (${formatDuration(Date.now() - started)})`;
+      const timer = io.stderr.isTTY ? setInterval(() => io.stderr.write(`\r\x1b[K${errStyle.dim(render())}`), 1000) : undefined;
+      const say = () => {
+        if (io.stderr.isTTY) io.stderr.write(`\r\x1b[K${errStyle.dim(render())}`);
+        else if (current !== last) io.stderr.write(line(`... ${current}`));
+        last = current;
+      };
+      say();
+      return {
+        update: (text) => {
+          current = text;
+          say();
+        },
+        done: (result) => {
+          if (timer) clearInterval(timer);
+          io.stderr.write(io.stderr.isTTY ? `\r\x1b[K${line(result)}` : line(result));
+        },
+      };
+    },
   };
 }

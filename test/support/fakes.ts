@@ -1,9 +1,9 @@
 // Test doubles for the two things commands depend on: the terminal and the cluster.
 import { PassThrough, Writable } from 'node:stream';
 import type { Deps } from '../../src/commands/common.js';
-import { NotFoundError } from '../../src/core/errors.js';
-import type { PodSnapshot, StatefulSetSnapshot } from '../../src/core/workload.js';
-import type { Cluster } from '../../src/k8s/types.js';
+import { GateError, NotFoundError } from '../../src/core/errors.js';
+import type { PodSnapshot, ServiceEvent, ServiceSnapshot, StatefulSetSnapshot } from '../../src/core/workload.js';
+import type { Cluster, StatefulSetChange } from '../../src/k8s/types.js';
 import type { Io } from '../../src/ui/terminal.js';
 
 export class Buffered extends Writable {
@@ -65,21 +65,93 @@ export function pod(ordinal: number, overrides: Partial<PodSnapshot> = {}): PodS
   };
 }
 
-/** An in-memory cluster that records every call, so tests can assert what was (not) done. */
+/** An in-memory cluster that records every mutation, so tests can assert what was (not) done. */
 export class FakeCluster implements Cluster {
   readonly calls: string[] = [];
+  readonly mutations: string[] = [];
+  services: ServiceSnapshot[] = [];
+  hpas: string[] = [];
+  private rv = 100;
   constructor(
     public sts: StatefulSetSnapshot | undefined,
     public pods: PodSnapshot[] = [],
     readonly namespace = 'prod',
   ) {}
 
+  private need(name: string): StatefulSetSnapshot {
+    if (!this.sts || this.sts.name !== name) throw new NotFoundError('statefulsets', name, this.namespace);
+    return this.sts;
+  }
+
   async readStatefulSetWithPods(name: string) {
     this.calls.push(`readStatefulSetWithPods ${name}`);
-    if (!this.sts || this.sts.name !== name) {
-      throw new NotFoundError('statefulsets', name, this.namespace);
+    return { sts: this.need(name), pods: this.pods };
+  }
+
+  async patchStatefulSet(name: string, resourceVersion: string, change: StatefulSetChange) {
+    const sts = this.need(name);
+    if (sts.resourceVersion !== resourceVersion) throw Object.assign(new Error('conflict'), { status: 409 });
+    this.mutations.push(`patch statefulset ${name} ${JSON.stringify(change)}`);
+    const annotations = { ...sts.annotations };
+    for (const [k, v] of Object.entries(change.annotations ?? {})) {
+      if (v === null) delete annotations[k];
+      else annotations[k] = v;
     }
-    return { sts: this.sts, pods: this.pods };
+    this.sts = {
+      ...sts,
+      annotations,
+      replicas: change.replicas ?? sts.replicas,
+      containers: change.images ? sts.containers.map((c) => change.images!.find((i) => i.name === c.name) ?? c) : sts.containers,
+      resourceVersion: String(++this.rv),
+    };
+    return this.sts;
+  }
+
+  async listLoadBalancerServices() {
+    return this.services.filter((s) => s.type === 'LoadBalancer');
+  }
+
+  async readService(name: string) {
+    const s = this.services.find((x) => x.name === name);
+    if (!s) throw new NotFoundError('services', name, this.namespace);
+    return s;
+  }
+
+  async setServiceAnnotation(name: string, resourceVersion: string, key: string, value: string | undefined) {
+    const s = await this.readService(name);
+    if (s.resourceVersion !== resourceVersion) throw Object.assign(new Error('conflict'), { status: 409 });
+    this.mutations.push(`annotate service ${name} ${key}=${value ?? '<removed>'}`);
+    const annotations = { ...s.annotations };
+    if (value === undefined) delete annotations[key];
+    else annotations[key] = value;
+    const next = { ...s, annotations, resourceVersion: String(++this.rv) };
+    this.services = this.services.map((x) => (x.name === name ? next : x));
+    return next;
+  }
+
+  async deletePod(name: string, uid: string) {
+    const p = this.pods.find((x) => x.name === name);
+    if (!p || p.uid !== uid) return false;
+    this.mutations.push(`delete pod ${name} ${uid}`);
+    this.pods = this.pods.filter((x) => x !== p);
+    return true;
+  }
+
+  async waitForPods(_sts: StatefulSetSnapshot, done: (pods: PodSnapshot[]) => boolean) {
+    if (done(this.pods)) return this.pods;
+    throw new GateError('timed out');
+  }
+
+  async autoscalersOf() {
+    return this.hpas;
+  }
+
+  async serviceEvents(): Promise<ServiceEvent[]> {
+    return [];
+  }
+
+  async whoAmI() {
+    return 'tester';
   }
 }
 

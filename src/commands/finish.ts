@@ -1,0 +1,77 @@
+import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import { formatDuration } from '../core/duration.js';
+import { GateError } from '../core/errors.js';
+import { pendingOrdinals, surgeOrdinals, type UpgradeRecord } from '../core/upgrade.js';
+import type { Cluster } from '../k8s/types.js';
+import type { Ui } from '../ui/terminal.js';
+import { session, type Deps, type GlobalArgs } from './common.js';
+import { drainOptions, validateNextOptions, type NextArgs, type NextOptions } from './next.js';
+import { applyServiceAnnotations, confirmDrain, readUpgrade, saveRecord, type WalkContext } from './walk.js';
+
+export interface FinishArgs extends NextArgs {
+  force: boolean;
+}
+
+export interface FinishOptions extends NextOptions {
+  force: boolean;
+}
+
+export async function runFinish(o: FinishOptions, cluster: Cluster, ui: Ui, now = () => new Date()): Promise<void> {
+  let { sts, pods, record } = await readUpgrade(cluster, o.name);
+  const pending = pendingOrdinals(record);
+  if (pending.length > 0 && !record.finish && !o.force) {
+    throw new GateError(`pods not yet upgraded: ${pending.map((p) => `${o.name}-${p}`).join(', ')}; walk them with: kubectl zerolossupgrade next ${o.name} (or pass --force)`);
+  }
+  const ctx: WalkContext = { cluster, ui, now, who: await cluster.whoAmI(), minDrainMs: o.minDrainMs, timeoutMs: o.timeoutMs };
+  const save = async (next: UpgradeRecord) => {
+    sts = await saveRecord(cluster, sts, next);
+    record = next;
+  };
+  const surge = surgeOrdinals(record);
+
+  if (surge.length > 0) {
+    // Scaling down without draining would cut the surge pods' connections: drain them first.
+    if (!record.finish) {
+      await save({ ...record, finish: { phase: 'drained', drainedAt: now().toISOString() } });
+      ui.info(`drained surge pods ${surge.map((s) => `${o.name}-${s}`).join(', ')}`);
+    }
+    await applyServiceAnnotations(ctx, record);
+    if (record.finish!.phase === 'drained') {
+      const confirmation = await confirmDrain(ctx, record, pods, surge, record.finish!.drainedAt);
+      await save({ ...record, finish: { ...record.finish!, phase: 'confirmed', confirmation } });
+    }
+    if (record.finish!.phase === 'confirmed') {
+      sts = await cluster.patchStatefulSet(o.name, sts.resourceVersion, { replicas: record.originalReplicas });
+      const progress = ui.progress(`scaling back to ${record.originalReplicas} replicas`);
+      await cluster.waitForPods(sts, (ps) => ps.every((p) => !surge.includes(p.ordinal)), o.timeoutMs);
+      progress.done(`scaled back to ${record.originalReplicas} replicas; surge pods gone`);
+      sts = (await cluster.readStatefulSetWithPods(o.name)).sts;
+      await save({ ...record, finish: { ...record.finish!, phase: 'scaled' } });
+    }
+  }
+
+  // Each Service gets back exactly what it had before the upgrade (no annotation if it had none).
+  await applyServiceAnnotations(ctx, record, true);
+  await saveRecord(cluster, sts, null);
+  const confirmations = record.batches.filter((b) => b.confirmation).length + (record.finish?.confirmation ? 1 : 0);
+  const upgraded = record.batches.filter((b) => b.phase === 'done').flatMap((b) => b.ordinals).length;
+  ui.result(
+    `upgrade of statefulset "${o.name}" finished in ${formatDuration(now().getTime() - new Date(record.startedAt).getTime())}: ` +
+      `${upgraded} pods upgraded, ${confirmations} drains confirmed, images ${record.targetImages.map((c) => `${c.name}=${c.image}`).join(', ')}; Service annotations restored`,
+  );
+}
+
+export const finishCommand = (deps: Deps): CommandModule<GlobalArgs, FinishArgs> => ({
+  command: 'finish <statefulset>',
+  describe: 'Drain and remove the surge pods, restore the Services, clear the record',
+  builder: (y) =>
+    drainOptions(y)
+      .positional('statefulset', { type: 'string', demandOption: true, describe: 'Name of the StatefulSet' })
+      .option('force', { type: 'boolean', default: false, describe: 'Finish even though some pods are not upgraded' })
+      .example('kubectl zerolossupgrade finish nginx', 'After the last batch') as Argv<FinishArgs>,
+  handler: async (args: ArgumentsCamelCase<FinishArgs>) => {
+    const options = { ...validateNextOptions(args), force: args.force };
+    const { ui, cluster } = session(args, deps);
+    await runFinish(options, await cluster(), ui);
+  },
+});

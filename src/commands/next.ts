@@ -1,0 +1,141 @@
+import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import { parseDuration } from '../core/duration.js';
+import { CancelledError, GateError } from '../core/errors.js';
+import { advance, currentBatchIndex, type UpgradeRecord } from '../core/upgrade.js';
+import { revisionState, type PodSnapshot } from '../core/workload.js';
+import type { Cluster } from '../k8s/types.js';
+import type { Ui } from '../ui/terminal.js';
+import { session, type Deps, type GlobalArgs } from './common.js';
+import { walkOptions } from './start.js';
+import { applyServiceAnnotations, assertDrained, confirmDrain, readUpgrade, saveRecord, waitRebuilt, type Upgrade, type WalkContext } from './walk.js';
+
+export interface NextArgs extends GlobalArgs {
+  statefulset: string;
+  yes: boolean;
+  'min-drain': string;
+  timeout: string;
+}
+
+export interface NextOptions {
+  name: string;
+  minDrainMs: number;
+  timeoutMs: number;
+}
+
+export function validateNextOptions(a: Pick<NextArgs, 'statefulset' | 'min-drain' | 'timeout'>): NextOptions {
+  return { name: a.statefulset, minDrainMs: parseDuration('min-drain', a['min-drain']), timeoutMs: parseDuration('timeout', a.timeout) };
+}
+
+export function podTable(ui: Ui, pods: PodSnapshot[], ordinals: number[], stsName: string): string[] {
+  return ordinals.map((o) => {
+    const p = pods.find((x) => x.ordinal === o);
+    return `  ${p?.name ?? `${stsName}-${o}`}  ordinal ${o}  IP ${p?.ip ?? '-'}  node ${p?.node ?? '-'}  ${p ? p.containers.map((c) => c.image).join(',') : 'missing'}`;
+  });
+}
+
+/** Walks one batch from wherever its record says it is to done. Returns the record after it. */
+export async function walkBatch(ctx: WalkContext, up: Upgrade, index: number): Promise<Upgrade> {
+  let { sts, pods, record } = up;
+  const batch = () => record.batches[index]!;
+  const ordinals = batch().ordinals;
+  const names = ordinals.map((o) => `${sts.name}-${o}`).join(', ');
+  const save = async (next: UpgradeRecord) => {
+    sts = await saveRecord(ctx.cluster, sts, next);
+    record = next;
+  };
+
+  if (batch().phase === 'pending') {
+    ctx.ui.info(ctx.ui.errStyle.bold(`Batch ${index + 1} of ${record.batches.length}:`));
+    for (const l of podTable(ctx.ui, pods, ordinals, sts.name)) ctx.ui.info(l);
+    if (!(await ctx.ui.confirm(`Drain ${names} (CLB weight 0 on every Service port)?`))) throw new CancelledError('not drained; nothing changed');
+    await save(advance(record, index, 'drained', { drainedAt: ctx.now().toISOString() }));
+    await applyServiceAnnotations(ctx, record);
+    ctx.ui.info(`drained ${names}: lb-rs-weight set on ${record.services.map((s) => s.name).join(', ')}`);
+  }
+
+  if (batch().phase === 'drained' || batch().phase === 'confirmed') {
+    // Resuming after the drain re-applies it (idempotent) and asks again: the CLB may have moved.
+    await applyServiceAnnotations(ctx, record);
+    const confirmation = await confirmDrain(ctx, record, pods, ordinals, batch().drainedAt!);
+    await save(batch().phase === 'drained' ? advance(record, index, 'confirmed', { confirmation }) : { ...record, batches: record.batches.map((b, i) => (i === index ? { ...b, confirmation } : b)) });
+    ctx.ui.info(`confirmed by ${confirmation.by} after ${confirmation.afterSeconds}s`);
+  }
+
+  if (batch().phase === 'confirmed') {
+    const fresh = await ctx.cluster.readStatefulSetWithPods(sts.name);
+    pods = fresh.pods;
+    // Only pods still on the old revision are deleted, each by the uid seen now.
+    const toDelete = pods.filter((p) => ordinals.includes(p.ordinal) && !p.deleting && revisionState(fresh.sts, p) !== 'new');
+    await save(advance(record, index, 'deleting', { deleted: toDelete.map((p) => ({ pod: p.name, uid: p.uid })) }));
+  }
+
+  if (batch().phase === 'deleting') {
+    await assertDrained(ctx, record, ordinals);
+    const current = (await ctx.cluster.readStatefulSetWithPods(sts.name)).pods;
+    for (const d of batch().deleted ?? []) {
+      const p = current.find((x) => x.name === d.pod);
+      if (p && p.uid === d.uid && !p.deleting) {
+        if (await ctx.cluster.deletePod(d.pod, d.uid)) ctx.ui.info(`deleted pod ${d.pod} (uid ${d.uid})`);
+      }
+    }
+    pods = await waitRebuilt(ctx, sts, record, ordinals);
+    await save(advance(record, index, 'rebuilt', { rebuiltAt: ctx.now().toISOString() }));
+    for (const l of podTable(ctx.ui, pods, ordinals, sts.name)) ctx.ui.info(l);
+  }
+
+  if (batch().phase === 'rebuilt') {
+    await save(advance(record, index, 'done', { doneAt: ctx.now().toISOString() }));
+    await applyServiceAnnotations(ctx, record);
+    ctx.ui.info(`restored ${names}: they serve real traffic again`);
+  }
+  return { sts, pods, record };
+}
+
+export async function runNext(o: NextOptions, cluster: Cluster, ui: Ui, now = () => new Date()): Promise<void> {
+  let up = await readUpgrade(cluster, o.name);
+  if (up.record.finish) throw new GateError(`the upgrade of "${o.name}" is finishing; run: kubectl zerolossupgrade finish ${o.name}`);
+  const ctx: WalkContext = { cluster, ui, now, who: await cluster.whoAmI(), minDrainMs: o.minDrainMs, timeoutMs: o.timeoutMs };
+  for (;;) {
+    const index = currentBatchIndex(up.record);
+    if (index < 0) {
+      ui.result(`every pod of statefulset "${o.name}" is upgraded; next: kubectl zerolossupgrade finish ${o.name} -n ${cluster.namespace}`);
+      return;
+    }
+    up = await walkBatch(ctx, up, index);
+    const left = up.record.batches.filter((b) => b.phase !== 'done').length;
+    if (left === 0) continue;
+    const choice = await ui.choose(
+      `Batch ${index + 1} done, ${left} to go. Watch the new pods under real traffic first?`,
+      [
+        { value: 'continue', name: 'Continue with the next batch' },
+        { value: 'soak', name: 'Stop here to soak; come back with `next`' },
+      ],
+      'continue',
+    );
+    if (choice === 'soak') {
+      ui.result(`stopped after batch ${index + 1}; continue with: kubectl zerolossupgrade next ${o.name} -n ${cluster.namespace}`);
+      return;
+    }
+  }
+}
+
+export function drainOptions<T>(y: Argv<T>) {
+  return walkOptions(y)
+    .option('min-drain', { type: 'string', default: '30s', describe: 'Confirmation is refused until this long after the drain' })
+    .option('yes', { alias: 'y', type: 'boolean', default: false, describe: 'Answer yes (scripted use); --min-drain still applies' });
+}
+
+export const nextCommand = (deps: Deps): CommandModule<GlobalArgs, NextArgs> => ({
+  command: 'next <statefulset>',
+  describe: 'Drain, confirm, rebuild and restore the next batch of pods (resumes where it stopped)',
+  builder: (y) =>
+    drainOptions(y)
+      .positional('statefulset', { type: 'string', demandOption: true, describe: 'Name of the StatefulSet' })
+      .example('kubectl zerolossupgrade next nginx', 'Walk the next batch, asking before each step')
+      .example('kubectl zerolossupgrade next nginx --yes --min-drain 2m', 'Walk every batch unattended, draining each at least 2 minutes') as Argv<NextArgs>,
+  handler: async (args: ArgumentsCamelCase<NextArgs>) => {
+    const options = validateNextOptions(args);
+    const { ui, cluster } = session(args, deps);
+    await runNext(options, await cluster(), ui);
+  },
+});

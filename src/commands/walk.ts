@@ -1,0 +1,159 @@
+// The steps of the walk shared by next and finish: write the record, make the Services carry what
+// the record implies, let a human confirm the drain, rebuild pods, restore. Each step is
+// idempotent; a command that is run again after a crash redoes the step it was in.
+import { formatDuration } from '../core/duration.js';
+import { ConfigError, GateError } from '../core/errors.js';
+import { RS_WEIGHT_ANNOTATION, weightOf } from '../core/rs-weight.js';
+import { RECORD_ANNOTATION, decodeRecord, encodeRecord, serviceAnnotation, type Confirmation, type UpgradeRecord } from '../core/upgrade.js';
+import { revisionState, type PodSnapshot, type StatefulSetSnapshot } from '../core/workload.js';
+import type { Cluster } from '../k8s/types.js';
+import type { Ui } from '../ui/terminal.js';
+
+export interface WalkContext {
+  cluster: Cluster;
+  ui: Ui;
+  now: () => Date;
+  /** Who confirms: the API server's name for the user. */
+  who: string;
+  minDrainMs: number;
+  timeoutMs: number;
+}
+
+export interface Upgrade {
+  sts: StatefulSetSnapshot;
+  pods: PodSnapshot[];
+  record: UpgradeRecord;
+}
+
+export const LOADBALANCE_ID_ANNOTATION = 'service.kubernetes.io/loadbalance-id';
+
+export const noUpgradeMessage = (name: string) => `no upgrade is in progress on statefulset "${name}"; start one with: kubectl zerolossupgrade start ${name}`;
+
+export async function readUpgrade(cluster: Cluster, name: string): Promise<Upgrade> {
+  const { sts, pods } = await cluster.readStatefulSetWithPods(name);
+  const text = sts.annotations[RECORD_ANNOTATION];
+  if (!text) throw new GateError(noUpgradeMessage(name));
+  try {
+    return { sts, pods, record: decodeRecord(text) };
+  } catch (e) {
+    throw new ConfigError(`statefulset "${name}": ${(e as Error).message}`);
+  }
+}
+
+/** Writes the record on the StatefulSet, only if nobody changed the StatefulSet since we read it. */
+export async function saveRecord(cluster: Cluster, sts: StatefulSetSnapshot, record: UpgradeRecord | null): Promise<StatefulSetSnapshot> {
+  return cluster.patchStatefulSet(sts.name, sts.resourceVersion, { annotations: { [RECORD_ANNOTATION]: record ? encodeRecord(record) : null } });
+}
+
+/** Makes every Service carry the lb-rs-weight value the record implies (or its original value). */
+export async function applyServiceAnnotations(ctx: WalkContext, record: UpgradeRecord, final = false): Promise<void> {
+  for (const svc of record.services) {
+    const desired = final ? (svc.original ?? undefined) : serviceAnnotation(record, svc);
+    for (let attempt = 1; ; attempt++) {
+      const current = await ctx.cluster.readService(svc.name);
+      if (current.annotations[RS_WEIGHT_ANNOTATION] === desired) break;
+      try {
+        await ctx.cluster.setServiceAnnotation(svc.name, current.resourceVersion, RS_WEIGHT_ANNOTATION, desired);
+        break;
+      } catch (e) {
+        // Someone else changed the Service meanwhile: read it again and recompute.
+        if ((e as { status?: number }).status !== 409 || attempt >= 5) throw e;
+      }
+    }
+  }
+}
+
+/** Refuses unless every Service gives these ordinals weight 0 on every port right now. */
+export async function assertDrained(ctx: WalkContext, record: UpgradeRecord, ordinals: number[]): Promise<void> {
+  for (const svc of record.services) {
+    const current = (await ctx.cluster.readService(svc.name)).annotations[RS_WEIGHT_ANNOTATION];
+    for (const port of svc.ports) {
+      const open = ordinals.filter((o) => weightOf(current, record.statefulSet, port, o) !== 0);
+      if (open.length > 0) {
+        throw new GateError(`service "${svc.name}" gives ordinals ${open.join(', ')} a weight above 0 on ${port.proto}/${port.port}; nothing was deleted`);
+      }
+    }
+  }
+}
+
+function describeDrain(ctx: WalkContext, record: UpgradeRecord, pods: PodSnapshot[], ordinals: number[], drainedAt: Date): string[] {
+  const s = ctx.ui.errStyle;
+  const lines = [s.bold(`Drained ${formatDuration(ctx.now().getTime() - drainedAt.getTime())} ago: ordinals ${ordinals.join(', ')}`)];
+  for (const o of ordinals) {
+    const p = pods.find((x) => x.ordinal === o);
+    lines.push(`  ${p?.name ?? `${record.statefulSet}-${o}`}  IP ${p?.ip ?? '-'}  node ${p?.node ?? '-'}`);
+  }
+  for (const svc of record.services) {
+    lines.push(`  service ${svc.name}: listeners ${svc.ports.map((p) => `${p.proto}/${p.port}`).join(', ')}`);
+  }
+  lines.push('  Check in the CLB console (Load Balancer > the CLB above > Listeners > backend services) that each IP shows weight 0,');
+  lines.push('  then in CLB monitoring (filter by listener and backend) that its connections have fallen to 0.');
+  return lines;
+}
+
+/**
+ * Waits out --min-drain, shows what helps the operator check the CLB, and asks separately for the
+ * weight and for the connections (default No). --yes answers both, after --min-drain all the same.
+ */
+export async function confirmDrain(ctx: WalkContext, record: UpgradeRecord, pods: PodSnapshot[], ordinals: number[], drainedAtIso: string): Promise<Confirmation> {
+  const drainedAt = new Date(drainedAtIso);
+  const wait = drainedAt.getTime() + ctx.minDrainMs - ctx.now().getTime();
+  if (wait > 0) {
+    const p = ctx.ui.progress(`waiting for the minimum drain time (--min-drain ${formatDuration(ctx.minDrainMs)})`);
+    await new Promise((r) => setTimeout(r, wait));
+    p.done(`minimum drain time passed (${formatDuration(ctx.minDrainMs)})`);
+  }
+  for (const line of describeDrain(ctx, record, pods, ordinals, drainedAt)) ctx.ui.info(line);
+  for (const svc of record.services) {
+    const lb = (await ctx.cluster.readService(svc.name)).annotations[LOADBALANCE_ID_ANNOTATION];
+    if (lb) ctx.ui.info(`  CLB ${lb} (service ${svc.name}): https://console.cloud.tencent.com/clb/detail?id=${lb}`);
+    const events = await ctx.cluster.serviceEvents(svc.name, drainedAt);
+    if (events.length === 0) ctx.ui.info(`  service ${svc.name}: no events from the service controller since the drain yet`);
+    for (const e of events) ctx.ui.info(`  service ${svc.name}: ${e.at} ${e.type} ${e.reason}: ${e.message}`);
+  }
+  const names = ordinals.map((o) => `${record.statefulSet}-${o}`).join(', ');
+  const weightZero = await ctx.ui.confirm(`Does the CLB show weight 0 for ${names} on every listener?`);
+  if (!weightZero) throw new GateError(`not confirmed: the weight of ${names} is not 0 yet; nothing was deleted. Run the same command again to re-check`);
+  const connectionsDrained = await ctx.ui.confirm(`Have the connections to ${names} drained to 0?`);
+  if (!connectionsDrained) throw new GateError(`not confirmed: connections to ${names} have not drained; nothing was deleted. Run the same command again to re-check`);
+  const at = ctx.now();
+  return { by: ctx.who, at: at.toISOString(), weightZero, connectionsDrained, afterSeconds: Math.round((at.getTime() - drainedAt.getTime()) / 1000) };
+}
+
+/** A pod is rebuilt when it is the new revision with the target images, Running and Ready, gates included. */
+export function isRebuilt(sts: StatefulSetSnapshot, record: UpgradeRecord, pod: PodSnapshot | undefined): boolean {
+  if (!pod || pod.deleting || pod.phase !== 'Running' || !pod.ready || pod.readinessGates.some((g) => !g.ok)) return false;
+  if (revisionState(sts, pod) !== 'new') return false;
+  return record.targetImages.every((t) => pod.containers.some((c) => c.name === t.name && c.image === t.image));
+}
+
+/** Waits (watching) until these ordinals are rebuilt, with a line of progress. */
+export async function waitRebuilt(ctx: WalkContext, sts: StatefulSetSnapshot, record: UpgradeRecord, ordinals: number[]): Promise<PodSnapshot[]> {
+  const names = ordinals.map((o) => `${sts.name}-${o}`).join(', ');
+  const progress = ctx.ui.progress(`waiting for ${names} to come back at the new revision, Running and Ready`);
+  try {
+    const pods = await ctx.cluster.waitForPods(sts, (ps) => ordinals.every((o) => isRebuilt(sts, record, ps.find((p) => p.ordinal === o))), ctx.timeoutMs);
+    progress.done(`${names}: back at the new revision, Running and Ready`);
+    return pods;
+  } catch (e) {
+    progress.done(`${names}: not ready`);
+    if (e instanceof GateError) {
+      throw new GateError(
+        `${names} did not become Ready at the new revision within --timeout (${formatDuration(ctx.timeoutMs)}); they stay drained. ` +
+          `Look at them (kubectl describe pod -n ${ctx.cluster.namespace} ...), then run the same command again to keep waiting, or roll back`,
+      );
+    }
+    throw e;
+  }
+}
+
+/** The StatefulSet's view after a change: waits until the controller has observed it. */
+export async function observed(cluster: Cluster, name: string, timeoutMs: number): Promise<{ sts: StatefulSetSnapshot; pods: PodSnapshot[] }> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await cluster.readStatefulSetWithPods(name);
+    if (r.sts.observedGeneration >= r.sts.generation && r.sts.updateRevision) return r;
+    if (Date.now() > deadline) throw new GateError(`the StatefulSet controller has not picked up the change to "${name}" within ${formatDuration(timeoutMs)}; is kube-controller-manager running?`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
