@@ -55,6 +55,14 @@ const selects = (s: V1Service, p: SimPod) => {
   return !!sel && Object.keys(sel).length > 0 && Object.entries(sel).every(([k, v]) => p.labels[k] === v);
 };
 
+export interface PodDeletion {
+  pod: string;
+  namespace: string;
+  at: string;
+  /** The pod's targets on every CLB listener when its deletion was seen. */
+  weights: { service: string; port: number; weight: number }[];
+}
+
 interface ServiceState {
   lbId: string;
   /** Last desired state scheduled for the CLB (JSON), to schedule each change once. */
@@ -73,6 +81,9 @@ export class ServiceController {
   private syncTimer?: NodeJS.Timeout;
   private syncing = Promise.resolve();
   private stopped = false;
+  private known = new Map<string, SimPod>(); // running pods by uid, to notice deletions
+  /** Every pod deletion seen, with the CLB weights its backends had at that moment. */
+  readonly deletions: PodDeletion[] = [];
 
   constructor(
     private readonly kc: KubeConfig,
@@ -120,6 +131,7 @@ export class ServiceController {
   private async sync(): Promise<void> {
     if (this.stopped || !this.services || !this.pods) return;
     const pods = this.pods.list().map(toSimPod);
+    this.noticeDeletions(pods);
     this.backends.reconcile(pods);
     const seen = new Set<string>();
     for (const svc of this.services.list().filter(isDirectAccessLb)) {
@@ -133,6 +145,18 @@ export class ServiceController {
         this.state.delete(key);
       }
     }
+  }
+
+  private noticeDeletions(pods: SimPod[]): void {
+    const live = new Map(pods.filter((p) => !p.deleting).map((p) => [p.uid, p]));
+    for (const [uid, pod] of this.known) {
+      if (live.has(uid)) continue;
+      const weights = [...this.clb.loadBalancers.values()].flatMap((lb) =>
+        lb.listeners.flatMap((l) => l.targets.filter((t) => t.pod === pod.name && t.ip === pod.ip).map((t) => ({ service: lb.service, port: l.port, weight: t.weight }))),
+      );
+      this.deletions.push({ pod: pod.name, namespace: pod.namespace, at: new Date().toISOString(), weights });
+    }
+    this.known = new Map([...live].filter(([, p]) => p.ip));
   }
 
   private async syncService(svc: V1Service, key: string, pods: SimPod[]): Promise<void> {

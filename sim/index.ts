@@ -19,6 +19,7 @@ export interface Simulator {
   clb: Clb;
   api: CloudApi;
   backends: Backends;
+  controller: ServiceController;
   /** host:port of the fake Tencent Cloud API. */
   apiEndpoint: string;
   stop(): Promise<void>;
@@ -39,6 +40,7 @@ export async function startSimulator(o: SimulatorOptions): Promise<Simulator> {
     clb,
     api,
     backends,
+    controller,
     apiEndpoint,
     stop: async () => {
       await controller.stop();

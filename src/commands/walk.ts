@@ -40,9 +40,25 @@ export async function readUpgrade(cluster: Cluster, name: string): Promise<Upgra
   }
 }
 
-/** Writes the record on the StatefulSet, only if nobody changed the StatefulSet since we read it. */
+/**
+ * Writes the record on the StatefulSet, compare-and-swap: the patch carries the resourceVersion we
+ * read; when the StatefulSet moved only because its controller updated it (the record is still the
+ * one we hold), read it again and retry; when the record itself changed, someone else is walking.
+ */
 export async function saveRecord(cluster: Cluster, sts: StatefulSetSnapshot, record: UpgradeRecord | null): Promise<StatefulSetSnapshot> {
-  return cluster.patchStatefulSet(sts.name, sts.resourceVersion, { annotations: { [RECORD_ANNOTATION]: record ? encodeRecord(record) : null } });
+  const ours = sts.annotations[RECORD_ANNOTATION];
+  let current = sts;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await cluster.patchStatefulSet(sts.name, current.resourceVersion, { annotations: { [RECORD_ANNOTATION]: record ? encodeRecord(record) : null } });
+    } catch (e) {
+      if ((e as { status?: number }).status !== 409 || attempt >= 10) throw e;
+      current = (await cluster.readStatefulSetWithPods(sts.name)).sts;
+      if (current.annotations[RECORD_ANNOTATION] !== ours) {
+        throw new GateError(`the upgrade record on statefulset "${sts.name}" was changed by someone else meanwhile; nothing more was done. See: kubectl zerolossupgrade status ${sts.name}`);
+      }
+    }
+  }
 }
 
 /** Makes every Service carry the lb-rs-weight value the record implies (or its original value). */

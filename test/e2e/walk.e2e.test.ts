@@ -1,0 +1,92 @@
+// The whole walk through the built binary, as the restricted operator, with the simulator playing
+// TKE's controller and the CLB: start, next, finish leave exactly the intended state, and no pod
+// is deleted while the CLB still gives it weight.
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { startSimulator, type Simulator } from '../../sim/index.js';
+import { RS_WEIGHT } from '../../sim/lb-weights.js';
+import { ScenarioEnv, loadBalancerService, statefulSet, type Workload } from '../../sim/scenarios.js';
+import { adminClients, runPlugin } from './support.js';
+
+const RECORD = 'zerolossupgrade.io/upgrade';
+
+describe('start, next, finish', () => {
+  let sim: Simulator;
+  let env: ScenarioEnv;
+  const { kc, apps, core } = adminClients();
+
+  beforeAll(async () => {
+    sim = await startSimulator({ kubeconfig: inject('adminKubeconfig'), controller: { propagationDelayMs: 1000, jitterMs: 200 } });
+    env = new ScenarioEnv(kc, sim);
+  });
+  afterAll(async () => sim.stop());
+
+  const snapshot = async (w: Workload, services: string[]) => {
+    const sts = await apps.readNamespacedStatefulSet({ name: w.name, namespace: w.namespace });
+    const pods = (await core.listNamespacedPod({ namespace: w.namespace, labelSelector: `app=${w.name}` })).items;
+    const svcs = await Promise.all(services.map((name) => core.readNamespacedService({ name, namespace: w.namespace })));
+    return { sts, pods, svcs };
+  };
+
+  async function walk(w: Workload, args: string[]) {
+    const ns = ['-n', w.namespace];
+    const start = await runPlugin(['start', w.name, ...ns, '--image', 'app=gw:2', ...args]);
+    expect(start.stderr).not.toMatch(/^error/m);
+    expect(start.code).toBe(0);
+    const next = await runPlugin(['next', w.name, ...ns, '--yes', '--min-drain', '3s']);
+    expect(next.stderr).not.toMatch(/^error/m);
+    expect(next.code).toBe(0);
+    expect(next.stdout).toContain('every pod of statefulset');
+    const finish = await runPlugin(['finish', w.name, ...ns, '--yes', '--min-drain', '3s']);
+    expect(finish.stderr).not.toMatch(/^error/m);
+    expect(finish.code).toBe(0);
+    return { start, next, finish };
+  }
+
+  function expectFinalState(w: Workload, after: Awaited<ReturnType<typeof snapshot>>, before: Awaited<ReturnType<typeof snapshot>>) {
+    expect(after.sts.spec?.replicas).toBe(w.replicas);
+    expect(after.sts.metadata?.annotations?.[RECORD]).toBeUndefined();
+    expect(after.sts.spec?.template.spec?.containers[0]?.image).toBe('gw:2');
+    const live = after.pods.filter((p) => !p.metadata?.deletionTimestamp);
+    expect(live.map((p) => p.metadata?.name).sort()).toEqual(before.pods.map((p) => p.metadata?.name).sort());
+    for (const p of live) {
+      expect(p.spec?.containers[0]?.image).toBe('gw:2');
+      expect(p.metadata?.labels?.['controller-revision-hash']).toBe(after.sts.status?.updateRevision);
+    }
+    after.svcs.forEach((s, i) => expect(s.metadata?.annotations?.[RS_WEIGHT]).toBe(before.svcs[i]!.metadata?.annotations?.[RS_WEIGHT]));
+  }
+
+  it('5 replicas, batch 1: every pod new, annotations as before, nothing deleted at weight > 0', async () => {
+    const w: Workload = { namespace: await env.namespace('walk5'), name: 'gw', replicas: 5, strategy: 'OnDelete', ports: [{ port: 80, targetPort: 8080 }], image: 'gw:1', terminationGracePeriodSeconds: 5 };
+    await env.deploy(w);
+    const before = await snapshot(w, ['gw']);
+    await walk(w, []);
+    const after = await snapshot(w, ['gw']);
+    expectFinalState(w, after, before);
+    const deletions = sim.controller.deletions.filter((d) => d.namespace === w.namespace);
+    expect(deletions.map((d) => d.pod).sort()).toEqual(['gw-0', 'gw-1', 'gw-2', 'gw-3', 'gw-4', 'gw-5']);
+    for (const d of deletions) {
+      expect(d.weights.length).toBeGreaterThan(0);
+      for (const x of d.weights) expect({ pod: d.pod, ...x }).toEqual({ pod: d.pod, ...x, weight: 0 });
+    }
+  });
+
+  it('10 replicas, batch 3, two ports, two Services, another StatefulSet already in the annotation', async () => {
+    const w: Workload = { namespace: await env.namespace('walk10'), name: 'gw', replicas: 10, strategy: 'OnDelete', ports: [{ port: 80, targetPort: 8080 }, { port: 443, targetPort: 8443 }], image: 'gw:1', terminationGracePeriodSeconds: 5 };
+    const existing = '{"defaultWeight":10,"groups":[{"key":{"proto":"TCP","port":80},"statefulSets":[{"name":"edge","weights":[{"weight":0,"podIndexes":[2]}]}]}]}';
+    await apps.createNamespacedStatefulSet({ namespace: w.namespace, body: statefulSet(w) });
+    await core.createNamespacedService({ namespace: w.namespace, body: loadBalancerService(w, 'gw', { [RS_WEIGHT]: existing }) });
+    await core.createNamespacedService({ namespace: w.namespace, body: loadBalancerService(w, 'gw-internal') });
+    await env.serving(w, 'gw');
+    await env.serving(w, 'gw-internal');
+    const before = await snapshot(w, ['gw', 'gw-internal']);
+    await walk(w, ['--batch', '3']);
+    const after = await snapshot(w, ['gw', 'gw-internal']);
+    expectFinalState(w, after, before);
+    expect(after.svcs[0]!.metadata?.annotations?.[RS_WEIGHT]).toBe(existing);
+    expect(after.svcs[1]!.metadata?.annotations?.[RS_WEIGHT]).toBeUndefined();
+    for (const d of sim.controller.deletions.filter((x) => x.namespace === w.namespace)) {
+      expect(d.weights).toHaveLength(4); // two Services x two ports
+      expect(d.weights.every((x) => x.weight === 0)).toBe(true);
+    }
+  });
+});
