@@ -3,10 +3,12 @@
 //   npm run bench:loss
 import { KubeConfig } from '@kubernetes/client-node';
 import { startSimulator } from '../sim/index.js';
-import { ScenarioEnv, deleteWithoutDrainBaseline, rollingUpdateBaseline, type LossRun } from '../sim/scenarios.js';
-import { cluster, clusterEnv, clusterIsUp } from '../test/support/binary.js';
+import { execFile } from 'node:child_process';
+import { ScenarioEnv, deleteWithoutDrainBaseline, rollingUpdateBaseline, zeroLossWalk, type LossRun, type PluginRunner } from '../sim/scenarios.js';
+import { binary, cluster, clusterEnv, clusterIsUp, ensureBinary } from '../test/support/binary.js';
 
 async function main() {
+  ensureBinary();
   const ownCluster = !clusterIsUp();
   if (ownCluster) cluster('up');
   const env = clusterEnv();
@@ -16,7 +18,14 @@ async function main() {
   const scenarios = new ScenarioEnv(kc, sim);
   const runs: LossRun[] = [];
   try {
-    for (const scenario of [rollingUpdateBaseline, deleteWithoutDrainBaseline]) {
+    // The plugin runs as the operator bound to docs/rbac.yaml, as a user would.
+    const plugin: PluginRunner = (args) =>
+      new Promise((resolve) => {
+        execFile(binary, args, { env: { PATH: process.env.PATH, HOME: process.env.HOME, KUBECONFIG: env.ZLU_OPERATOR_KUBECONFIG } }, (err, stdout, stderr) =>
+          resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+        );
+      });
+    for (const scenario of [rollingUpdateBaseline, deleteWithoutDrainBaseline, (e: ScenarioEnv) => zeroLossWalk(e, plugin)]) {
       const run = await scenario(scenarios);
       process.stderr.write(`bench:loss: ${run.name}: sent ${run.sent}, failed ${run.failed}\n`);
       runs.push(run);

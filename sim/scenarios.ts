@@ -179,3 +179,21 @@ export async function deleteWithoutDrainBaseline(env: ScenarioEnv): Promise<Loss
     }
   });
 }
+
+export type PluginRunner = (args: string[]) => Promise<{ code: number; stdout: string; stderr: string }>;
+
+/** The plugin's own walk, driven with --yes, draining each batch longer than any client connection lives. */
+export async function zeroLossWalk(env: ScenarioEnv, plugin: PluginRunner, minDrain = '15s'): Promise<LossRun> {
+  const w = baselineWorkload(await env.namespace('walk'), 'OnDelete');
+  await env.deploy(w);
+  const step = async (args: string[]) => {
+    const r = await plugin([...args, '-n', w.namespace]);
+    if (r.code !== 0) throw new Error(`kubectl zerolossupgrade ${args.join(' ')} exited ${r.code}: ${r.stderr.trim().split('\n').pop()}`);
+  };
+  return underLoad(env, 'zerolossupgrade', w, async () => {
+    await step(['start', w.name, '--image', 'app=gateway:v2']);
+    await step(['next', w.name, '--yes', '--min-drain', minDrain]);
+    await step(['finish', w.name, '--yes', '--min-drain', minDrain]);
+    await env.rolledOut(w, 'gateway:v2');
+  });
+}

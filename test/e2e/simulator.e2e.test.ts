@@ -4,8 +4,8 @@ import { CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSimulator, type Simulator } from '../../sim/index.js';
 import { RS_WEIGHT } from '../../sim/lb-weights.js';
-import { ScenarioEnv, deleteWithoutDrainBaseline, rollingUpdateBaseline, sleep, until, type Workload } from '../../sim/scenarios.js';
-import { adminClients } from './support.js';
+import { ScenarioEnv, deleteWithoutDrainBaseline, rollingUpdateBaseline, sleep, until, zeroLossWalk, type Workload } from '../../sim/scenarios.js';
+import { adminClients, runPlugin } from './support.js';
 import { inject } from 'vitest';
 
 describe('simulator on the local control plane', () => {
@@ -54,13 +54,17 @@ describe('simulator on the local control plane', () => {
     expect(weights()).toEqual(['80:gw-0=10,gw-1=0,gw-2=10', '443:gw-0=10,gw-1=0,gw-2=10']);
   });
 
-  it('baselines lose requests: RollingUpdate, and OnDelete deletes without draining', async () => {
+  it('under the same load the plugin\'s walk loses nothing while both baselines lose requests', async () => {
     const rolling = await rollingUpdateBaseline(env);
     const noDrain = await deleteWithoutDrainBaseline(env);
-    console.log(JSON.stringify({ rolling, noDrain }));
+    const walk = await zeroLossWalk(env, (args) => runPlugin(args));
+    console.log(JSON.stringify({ rolling, noDrain, walk }));
+    expect(walk.sent).toBeGreaterThan(5000);
+    expect(walk.failures).toEqual({});
+    expect(walk.failed).toBe(0);
     expect(rolling.sent).toBeGreaterThan(1000);
     expect(rolling.failed).toBeGreaterThan(0);
     expect(noDrain.sent).toBeGreaterThan(1000);
     expect(noDrain.failed).toBeGreaterThan(0);
-  }, 300_000);
+  }, 600_000);
 });

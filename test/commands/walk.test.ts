@@ -1,0 +1,91 @@
+// start / next / finish against the in-memory cluster: every refusal leaves the cluster untouched.
+import { describe, expect, it } from 'vitest';
+import { main } from '../../src/app.js';
+import { runStart, validateStartOptions } from '../../src/commands/start.js';
+import { GateError, UsageError } from '../../src/core/errors.js';
+import type { ServiceSnapshot } from '../../src/core/workload.js';
+import { makeUi } from '../../src/ui/terminal.js';
+import { FakeCluster, fakeDeps, fakeIo, pod, statefulSet } from '../support/fakes.js';
+
+const service = (overrides: Partial<ServiceSnapshot> = {}): ServiceSnapshot => ({
+  name: 'gw', resourceVersion: '7', type: 'LoadBalancer', selector: { app: 'gw' },
+  annotations: { 'service.cloud.tencent.com/direct-access': 'true' },
+  ports: [{ protocol: 'TCP', port: 80, targetPort: 8080 }], ...overrides,
+});
+
+function settled() {
+  const sts = statefulSet({ replicas: 3, currentRevision: 'gw-1', updateRevision: 'gw-1', updatedReplicas: 3 });
+  const cluster = new FakeCluster(sts, [0, 1, 2].map((i) => pod(i, { revision: 'gw-1' })));
+  cluster.services = [service()];
+  return cluster;
+}
+
+const start = (args: Partial<Parameters<typeof validateStartOptions>[0]> = {}) =>
+  validateStartOptions({ statefulset: 'gw', image: ['gw=nginx:2'], batch: 1, force: false, timeout: '5m', ...args });
+
+describe('validateStartOptions', () => {
+  it.each([
+    [{ image: ['nginx:2'] }, /use CONTAINER=IMAGE/],
+    [{ image: ['gw=Not A Ref'] }, /is not a valid image reference/],
+    [{ image: ['gw=a:1', 'gw=b:2'] }, /names a container twice/],
+    [{ batch: 0 }, /--batch must be a whole number of at least 1/],
+    [{ surge: -1 }, /--surge must be a whole number of at least 0/],
+    [{ timeout: 'forever' }, /invalid duration/],
+  ])('refuses %j', (args, message) => {
+    expect(() => start(args)).toThrow(UsageError);
+    expect(() => start(args)).toThrow(message);
+  });
+
+  it('defaults surge to the batch size and accepts registries, ports and digests', () => {
+    expect(start({ batch: 3 }).surge).toBe(3);
+    expect(start({ image: ['gw=registry.example:5000/team/gw:2.1@sha256:' + 'a'.repeat(64)] }).images[0]!.image).toContain('registry.example:5000');
+  });
+});
+
+describe('start preflight refuses and changes nothing', () => {
+  const refusals: [string, (c: FakeCluster) => void, RegExp, Partial<Parameters<typeof validateStartOptions>[0]>?][] = [
+    ['RollingUpdate strategy', (c) => (c.sts = { ...c.sts!, updateStrategy: 'RollingUpdate' }), /updateStrategy RollingUpdate: its controller would replace pods itself/],
+    ['unknown container', () => undefined, /has no container "nope" \(it has: gw\)/, { image: ['nope=nginx:2'] }],
+    ['malformed existing annotation', (c) => (c.services = [service({ annotations: { 'service.cloud.tencent.com/direct-access': 'true', 'service.cloud.tencent.com/lb-rs-weight': '{"groups":' } })]), /malformed service\.cloud\.tencent\.com\/lb-rs-weight annotation: not valid JSON/],
+    ['Service without direct-access', (c) => (c.services = [service({ annotations: {} })]), /not in CLB direct-to-pod mode/],
+    ['no selecting Service', (c) => (c.services = [service({ selector: { app: 'other' } })]), /no LoadBalancer Service selects the pods/],
+    ['a named Service that does not exist', () => undefined, /service "nope" \(--service\) is not a LoadBalancer Service/, { service: ['nope'] }],
+    ['an HPA without --force', (c) => (c.hpas = ['gw-hpa']), /horizontalpodautoscaler gw-hpa scales statefulset "gw"/],
+    ['a pod not Ready', (c) => (c.pods = c.pods.map((p) => (p.ordinal === 1 ? { ...p, ready: false } : p))), /not settled: .*check ordinals 1/],
+    ['an upgrade already recorded', (c) => (c.sts = { ...c.sts!, annotations: { 'zerolossupgrade.io/upgrade': '{}' } }), /already recorded .* next gw/],
+  ];
+  it.each(refusals)('%s', async (_, arrange, message, args) => {
+    const cluster = settled();
+    arrange(cluster);
+    const error = await runStart(start(args), cluster, makeUi({}, fakeIo())).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(GateError);
+    expect((error as Error).message).toMatch(message);
+    expect(cluster.mutations).toEqual([]);
+  });
+
+  it('refuses a StatefulSet that does not exist', async () => {
+    const cluster = settled();
+    await expect(runStart(start({ statefulset: 'nope' }), cluster, makeUi({}, fakeIo()))).rejects.toThrow('statefulsets "nope" not found in namespace "prod"');
+    expect(cluster.mutations).toEqual([]);
+  });
+});
+
+describe('next and finish without a recorded upgrade', () => {
+  it.each([['next'], ['finish']])('%s: exit 3 with the way to start, nothing changed', async (verb) => {
+    const cluster = settled();
+    const deps = fakeDeps(cluster);
+    expect(await main([verb, 'gw', '--yes'], deps)).toBe(3);
+    expect(deps.io.stderr.text).toBe('error: no upgrade is in progress on statefulset "gw"; start one with: kubectl zerolossupgrade start gw\n');
+    expect(cluster.mutations).toEqual([]);
+  });
+
+  it('next without a terminal and without --yes is a usage error, before anything changes', async () => {
+    const cluster = settled();
+    await runStart(start(), cluster, makeUi({ yes: true }, fakeIo())).catch(() => undefined);
+    const before = cluster.mutations.length;
+    const deps = fakeDeps(cluster);
+    expect(await main(['next', 'gw'], deps)).toBe(2);
+    expect(deps.io.stderr.text).toContain('there is no terminal to ask on; run it in a terminal, or pass --yes');
+    expect(cluster.mutations.length).toBe(before);
+  });
+});
