@@ -2,7 +2,7 @@ import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { parseDuration } from '../core/duration.js';
 import { GateError, UsageError } from '../core/errors.js';
 import { RS_WEIGHT_ANNOTATION, parseRsWeight, RsWeightError } from '../core/rs-weight.js';
-import { RECORD_ANNOTATION, planBatches, surgeOrdinals, type UpgradeRecord } from '../core/upgrade.js';
+import { RECORD_ANNOTATION, decodeRecord, planBatches, surgeOrdinals, type UpgradeRecord } from '../core/upgrade.js';
 import { revisionState, selectsPods, type ContainerImage, type ServiceSnapshot } from '../core/workload.js';
 import type { Cluster } from '../k8s/types.js';
 import type { Ui } from '../ui/terminal.js';
@@ -88,7 +88,12 @@ export async function runStart(o: StartOptions, cluster: Cluster, ui: Ui, now = 
   if (sts.updateStrategy !== 'OnDelete') {
     throw new GateError(`statefulset "${o.name}" has updateStrategy ${sts.updateStrategy}: its controller would replace pods itself. Set spec.updateStrategy.type to OnDelete first`);
   }
-  if (sts.annotations[RECORD_ANNOTATION]) {
+  const existing = sts.annotations[RECORD_ANNOTATION];
+  if (existing) {
+    const record = decodeRecord(existing);
+    const same = o.images.every((i) => record.targetImages.some((t) => t.name === i.name && t.image === i.image));
+    // Run again after a crash, `start` picks up its own unfinished work; anything else is refused.
+    if (same && record.batches.every((b) => b.phase === 'pending') && !record.finish) return waitForSurge(o, cluster, ui, record);
     throw new GateError(`an upgrade is already recorded on statefulset "${o.name}"; continue it with: kubectl zerolossupgrade next ${o.name}`);
   }
   for (const i of o.images) {
@@ -145,22 +150,28 @@ export async function runStart(o: StartOptions, cluster: Cluster, ui: Ui, now = 
   });
   ui.info(`recorded the upgrade of statefulset "${o.name}": ${record.batches.length} batches of up to ${o.batch}, surge ${o.surge}; target ${targetImages.map((c) => `${c.name}=${c.image}`).join(', ')}`);
 
+  await waitForSurge(o, cluster, ui, record);
+}
+
+/** Records the update revision once the controller has it, then waits for the surge pods. */
+async function waitForSurge(o: StartOptions, cluster: Cluster, ui: Ui, record: UpgradeRecord): Promise<void> {
   const seen = await observed(cluster, o.name, 30_000);
   const withTarget: UpgradeRecord = { ...record, targetRevision: seen.sts.updateRevision };
-  const current = await saveRecord(cluster, seen.sts, withTarget);
+  const current = record.targetRevision === seen.sts.updateRevision ? seen.sts : await saveRecord(cluster, seen.sts, withTarget);
   const surge = surgeOrdinals(withTarget);
   if (surge.length > 0) {
-    const progress = ui.progress(`waiting for surge pods ${surge.map((s) => `${o.name}-${s}`).join(', ')} to be Running and Ready at the new revision`);
+    const names = surge.map((s) => `${o.name}-${s}`).join(', ');
+    const progress = ui.progress(`waiting for surge pods ${names} to be Running and Ready at the new revision`);
     try {
       await cluster.waitForPods(current, (ps) => surge.every((s) => isRebuilt(current, withTarget, ps.find((p) => p.ordinal === s))), o.timeoutMs);
     } catch (e) {
       progress.done('surge pods not ready');
       if (e instanceof GateError) {
-        throw new GateError(`surge pods did not become Ready within --timeout; the upgrade is recorded. Look at them, then run: kubectl zerolossupgrade next ${o.name}`);
+        throw new GateError(`surge pods did not become Ready within --timeout; the upgrade is recorded. Look at them, then run the same command again, or: kubectl zerolossupgrade next ${o.name}`);
       }
       throw e;
     }
-    progress.done(`surge pods ${surge.map((s) => `${o.name}-${s}`).join(', ')} are Running and Ready`);
+    progress.done(`surge pods ${names} are Running and Ready`);
   }
   ui.result(`upgrade of statefulset "${o.name}" started; next: kubectl zerolossupgrade next ${o.name} -n ${cluster.namespace}`);
 }

@@ -52,7 +52,11 @@ describe('start preflight refuses and changes nothing', () => {
     ['a named Service that does not exist', () => undefined, /service "nope" \(--service\) is not a LoadBalancer Service/, { service: ['nope'] }],
     ['an HPA without --force', (c) => (c.hpas = ['gw-hpa']), /horizontalpodautoscaler gw-hpa scales statefulset "gw"/],
     ['a pod not Ready', (c) => (c.pods = c.pods.map((p) => (p.ordinal === 1 ? { ...p, ready: false } : p))), /not settled: .*check ordinals 1/],
-    ['an upgrade already recorded', (c) => (c.sts = { ...c.sts!, annotations: { 'zerolossupgrade.io/upgrade': '{}' } }), /already recorded .* next gw/],
+    [
+      'an upgrade already under way',
+      (c) => (c.sts = { ...c.sts!, annotations: { 'zerolossupgrade.io/upgrade': JSON.stringify({ version: 1, statefulSet: 'gw', services: [], targetImages: [{ name: 'gw', image: 'nginx:2' }], batches: [{ ordinals: [0], phase: 'drained' }] }) } }),
+      /already recorded .* next gw/,
+    ],
   ];
   it.each(refusals)('%s', async (_, arrange, message, args) => {
     const cluster = settled();
