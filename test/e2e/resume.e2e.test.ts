@@ -1,0 +1,84 @@
+// Crash and resume: the process is killed (SIGKILL) at each step boundary in turn and the same
+// command is run again. The walk ends in the same state as an uninterrupted one, and the simulated
+// CLB never had a pod deleted while it gave that pod weight.
+import { spawn } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { startSimulator, type Simulator } from '../../sim/index.js';
+import { RS_WEIGHT } from '../../sim/lb-weights.js';
+import { ScenarioEnv, type Workload } from '../../sim/scenarios.js';
+import { adminClients, binary, runPlugin } from './support.js';
+
+/** Runs the binary and SIGKILLs it as soon as `marker` shows on stderr; resolves whether it was killed. */
+function runUntil(args: string[], marker: string): Promise<{ killed: boolean; stderr: string; code: number | null }> {
+  return new Promise((resolve) => {
+    const child = spawn(binary, args, { env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', KUBECONFIG: inject('operatorKubeconfig') }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    let killed = false;
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      if (!killed && stderr.includes(marker)) {
+        killed = true;
+        child.kill('SIGKILL');
+      }
+    });
+    child.stdout.resume();
+    child.on('close', (code) => resolve({ killed, stderr, code }));
+  });
+}
+
+describe('crash and resume at every step boundary', () => {
+  let sim: Simulator;
+  let env: ScenarioEnv;
+  const { kc, apps, core } = adminClients();
+
+  beforeAll(async () => {
+    sim = await startSimulator({ kubeconfig: inject('adminKubeconfig'), controller: { propagationDelayMs: 1000, jitterMs: 200 } });
+    env = new ScenarioEnv(kc, sim);
+  });
+  afterAll(async () => sim.stop());
+
+  it('ends where an uninterrupted walk ends', async () => {
+    const w: Workload = { namespace: await env.namespace('resume'), name: 'gw', replicas: 3, strategy: 'OnDelete', ports: [{ port: 80, targetPort: 8080 }], image: 'gw:1', terminationGracePeriodSeconds: 5 };
+    await env.deploy(w);
+    const ns = ['-n', w.namespace];
+    const drain = ['--yes', '--min-drain', '2s'];
+    const plan: [string[], string][] = [
+      [['start', 'gw', ...ns, '--image', 'app=gw:2'], 'recorded the upgrade'],
+      [['next', 'gw', ...ns, ...drain], 'drained gw-0'],
+      [['next', 'gw', ...ns, ...drain], 'confirmed by'],
+      [['next', 'gw', ...ns, ...drain], 'deleted pod gw-0'],
+      [['next', 'gw', ...ns, ...drain], 'back at the new revision'],
+      [['next', 'gw', ...ns, ...drain], 'restored gw-0'],
+      [['next', 'gw', ...ns, ...drain], 'drained gw-1'],
+      [['finish', 'gw', ...ns, ...drain], 'drained surge pods'],
+      [['finish', 'gw', ...ns, ...drain], 'scaled back'],
+    ];
+    const kills: string[] = [];
+    const complete = async (args: string[]) => {
+      const r = await runPlugin(args);
+      expect(r.code, r.stderr).toBe(0);
+    };
+    for (const [args, marker] of plan) {
+      // Each run resumes what the previous, killed one left, and is killed in turn at its marker.
+      const r = await runUntil(args, marker);
+      expect(r.killed, `${args.join(' ')} never printed "${marker}":\n${r.stderr}`).toBe(true);
+      kills.push(marker);
+      if (args[0] === 'start') await complete(args);
+      if (marker === 'drained gw-1') await complete(args);
+    }
+    await complete(plan.at(-1)![0]);
+    expect(kills).toEqual(plan.map(([, m]) => m));
+    const sts = await apps.readNamespacedStatefulSet({ name: 'gw', namespace: w.namespace });
+    expect(sts.metadata?.annotations?.['zerolossupgrade.io/upgrade']).toBeUndefined();
+    expect(sts.spec?.replicas).toBe(3);
+    const pods = (await core.listNamespacedPod({ namespace: w.namespace, labelSelector: 'app=gw' })).items.filter((p) => !p.metadata?.deletionTimestamp);
+    expect(pods.map((p) => [p.metadata?.name, p.spec?.containers[0]?.image, p.metadata?.labels?.['controller-revision-hash']]).sort()).toEqual(
+      ['gw-0', 'gw-1', 'gw-2'].map((n) => [n, 'gw:2', sts.status?.updateRevision]),
+    );
+    const svc = await core.readNamespacedService({ name: 'gw', namespace: w.namespace });
+    expect(svc.metadata?.annotations?.[RS_WEIGHT]).toBeUndefined();
+    const deletions = sim.controller.deletions.filter((d) => d.namespace === w.namespace);
+    expect(deletions.map((d) => d.pod).sort()).toEqual(['gw-0', 'gw-1', 'gw-2', 'gw-3']); // each once: nothing deleted twice
+    for (const d of deletions) expect(d.weights.every((x) => x.weight === 0), JSON.stringify(d)).toBe(true);
+  });
+});
