@@ -1,0 +1,73 @@
+// The real prompts, driven through a pseudo-terminal (util-linux `script`): answers typed as keys.
+import { spawn } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { startSimulator, type Simulator } from '../../sim/index.js';
+import { ScenarioEnv, type Workload } from '../../sim/scenarios.js';
+import { adminClients, binary, runPlugin } from './support.js';
+
+/** Runs a command on a pty; each time `expect` shows up in the output, types `keys`. */
+function onTerminal(args: string[], script: [RegExp, string][], env: Record<string, string>): Promise<{ code: number | null; screen: string }> {
+  return new Promise((resolve) => {
+    const quoted = [binary, ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
+    const child = spawn('script', ['-qfec', quoted, '/dev/null'], { env: { ...env, TERM: 'xterm' }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let screen = '';
+    let step = 0;
+    const plain = () => screen.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '');
+    child.stdout.on('data', (d) => {
+      screen += d;
+      const next = script[step];
+      if (next && next[0].test(plain())) {
+        step++;
+        setTimeout(() => child.stdin.write(next[1]), 100);
+      }
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, screen: plain() });
+    });
+  });
+}
+
+describe('interactive next on a terminal', () => {
+  let sim: Simulator;
+  let env: ScenarioEnv;
+  const { kc, core } = adminClients();
+
+  beforeAll(async () => {
+    sim = await startSimulator({ kubeconfig: inject('adminKubeconfig'), controller: { propagationDelayMs: 500, jitterMs: 100 } });
+    env = new ScenarioEnv(kc, sim);
+  });
+  afterAll(async () => sim.stop());
+
+  it('asks before draining, asks separately for weight and connections, then offers to stop and soak', async () => {
+    const w: Workload = { namespace: await env.namespace('tty'), name: 'gw', replicas: 2, strategy: 'OnDelete', ports: [{ port: 80, targetPort: 8080 }], image: 'gw:1', terminationGracePeriodSeconds: 5 };
+    await env.deploy(w);
+    expect((await runPlugin(['start', 'gw', '-n', w.namespace, '--image', 'app=gw:2'])).code).toBe(0);
+    const shellEnv = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', KUBECONFIG: inject('operatorKubeconfig') };
+    const r = await onTerminal(
+      ['next', 'gw', '-n', w.namespace, '--min-drain', '2s'],
+      [
+        [/Drain gw-0 \(CLB weight 0 on every Service port\)\? \(y\/N\)/, 'y\r'],
+        [/Does the CLB show weight 0 for gw-0 on every listener\? \(y\/N\)/, 'y\r'],
+        [/Have the connections to gw-0 drained to 0\? \(y\/N\)/, 'y\r'],
+        [/Watch the new pods under real traffic first\?/, '\x1b[B\r'], // arrow down: "Stop here to soak"
+      ],
+      shellEnv,
+    );
+    expect(r.screen).toContain('confirmed by zlu-operator');
+    expect(r.screen).toContain('stopped after batch 1; continue with: kubectl zerolossupgrade next gw');
+    expect(r.code).toBe(0);
+    const pod0 = await core.readNamespacedPod({ name: 'gw-0', namespace: w.namespace });
+    const pod1 = await core.readNamespacedPod({ name: 'gw-1', namespace: w.namespace });
+    expect(pod0.spec?.containers[0]?.image).toBe('gw:2');
+    expect(pod1.spec?.containers[0]?.image).toBe('gw:1');
+
+    // Answering No (the default, Enter) to the drain question changes nothing and exits 130.
+    const no = await onTerminal(['next', 'gw', '-n', w.namespace, '--min-drain', '2s'], [[/Drain gw-1 .*\(y\/N\)/, '\r']], shellEnv);
+    expect(no.code).toBe(130);
+    expect(no.screen).toContain('error: not drained; nothing changed');
+    const svc = await core.readNamespacedService({ name: 'gw', namespace: w.namespace });
+    expect(svc.metadata?.annotations?.['service.cloud.tencent.com/lb-rs-weight']).toBeUndefined();
+  });
+});
