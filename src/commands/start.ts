@@ -1,6 +1,7 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { parseDuration } from '../core/duration.js';
 import { GateError, UsageError } from '../core/errors.js';
+import { toStatusView } from '../core/status-view.js';
 import { RS_WEIGHT_ANNOTATION, parseRsWeight, RsWeightError } from '../core/rs-weight.js';
 import { RECORD_ANNOTATION, decodeRecord, planBatches, surgeOrdinals, type UpgradeRecord } from '../core/upgrade.js';
 import { revisionState, selectsPods, type ContainerImage, type ServiceSnapshot } from '../core/workload.js';
@@ -173,6 +174,9 @@ async function waitForSurge(o: StartOptions, cluster: Cluster, ui: Ui, record: U
     }
     progress.done(`surge pods ${names} are Running and Ready`);
   }
+  const after = await cluster.readStatefulSetWithPods(o.name);
+  const { renderStatusTable } = await import('../ui/render.js');
+  ui.result(renderStatusTable(toStatusView(after.sts, after.pods), ui.style));
   ui.result(`upgrade of statefulset "${o.name}" started; next: kubectl zerolossupgrade next ${o.name} -n ${cluster.namespace}`);
 }
 

@@ -93,3 +93,21 @@ describe('next and finish without a recorded upgrade', () => {
     expect(cluster.mutations.length).toBe(before);
   });
 });
+
+describe('a rebuilt pod that never becomes Ready', () => {
+  it('stops the walk with the way back, and the batch stays drained', async () => {
+    const cluster = settled();
+    await runStart(start({ surge: 0 }), cluster, makeUi({ yes: true }, fakeIo()));
+    cluster.sts = { ...cluster.sts!, updateRevision: 'gw-2' };
+    const deps = fakeDeps(cluster);
+    const code = await main(['next', 'gw', '--yes', '--min-drain', '0s', '--timeout', '1s'], deps);
+    expect(code).toBe(3);
+    expect(deps.io.stderr.text).toMatch(/error: gw-0 did not become Ready at the new revision within --timeout \(1s\); they stay drained\. Look at them .* then run the same command again to keep waiting, or roll back/);
+    expect(cluster.mutations.filter((m) => m.startsWith('delete pod'))).toEqual(['delete pod gw-0 uid-0']);
+    const annotation = cluster.services[0]!.annotations['service.cloud.tencent.com/lb-rs-weight'];
+    expect(JSON.parse(annotation!).groups[0].statefulSets[0]).toEqual({ name: 'gw', weights: [{ weight: 0, podIndexes: [0] }] });
+    const record = JSON.parse(cluster.sts!.annotations['zerolossupgrade.io/upgrade']!);
+    expect(record.batches[0].phase).toBe('deleting');
+    expect(record.batches[0].confirmation).toMatchObject({ by: 'tester', weightZero: true, connectionsDrained: true });
+  });
+});

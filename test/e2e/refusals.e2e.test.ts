@@ -1,0 +1,67 @@
+// Bad input against the real cluster: a clear message, a non-zero exit, and the StatefulSet's and
+// Services' resourceVersions unchanged.
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { startSimulator, type Simulator } from '../../sim/index.js';
+import { RS_WEIGHT } from '../../sim/lb-weights.js';
+import { ScenarioEnv, loadBalancerService, statefulSet, type Workload } from '../../sim/scenarios.js';
+import { adminClients, runPlugin } from './support.js';
+
+describe('refusals leave the cluster unchanged', () => {
+  let sim: Simulator;
+  let env: ScenarioEnv;
+  let ns: string;
+  const { kc, apps, core } = adminClients();
+  const workload = (name: string, extra: Partial<Workload> = {}): Workload => ({ namespace: ns, name, replicas: 2, strategy: 'OnDelete', ports: [{ port: 80, targetPort: 8080 }], image: 'gw:1', terminationGracePeriodSeconds: 5, ...extra });
+
+  beforeAll(async () => {
+    sim = await startSimulator({ kubeconfig: inject('adminKubeconfig'), controller: { propagationDelayMs: 200, jitterMs: 50 } });
+    env = new ScenarioEnv(kc, sim);
+    ns = await env.namespace('refuse');
+    await env.deploy(workload('ok'));
+    await env.deploy(workload('rolling', { strategy: 'RollingUpdate' }));
+    const bad = workload('badanno');
+    await apps.createNamespacedStatefulSet({ namespace: ns, body: statefulSet(bad) });
+    await core.createNamespacedService({ namespace: ns, body: loadBalancerService(bad, 'badanno', { [RS_WEIGHT]: '{"groups":[' }) });
+    const plain = workload('plain');
+    await apps.createNamespacedStatefulSet({ namespace: ns, body: statefulSet(plain) });
+    const svc = loadBalancerService(plain);
+    delete svc.metadata!.annotations!['service.cloud.tencent.com/direct-access'];
+    await core.createNamespacedService({ namespace: ns, body: svc });
+    await apps.createNamespacedStatefulSet({ namespace: ns, body: statefulSet(workload('lonely')) });
+    for (const name of ['badanno', 'plain', 'lonely']) await env.rolledOut(workload(name), 'gw:1');
+  });
+  afterAll(async () => sim.stop());
+
+  const versions = async () => ({
+    sts: Object.fromEntries((await apps.listNamespacedStatefulSet({ namespace: ns })).items.map((s) => [s.metadata!.name!, s.metadata!.resourceVersion])),
+    svc: Object.fromEntries((await core.listNamespacedService({ namespace: ns })).items.map((s) => [s.metadata!.name!, s.metadata!.resourceVersion])),
+  });
+
+  it.each([
+    ['RollingUpdate strategy', ['start', 'rolling', '--image', 'app=gw:2'], 3, 'has updateStrategy RollingUpdate'],
+    ['unknown container', ['start', 'ok', '--image', 'nope=gw:2'], 3, 'has no container "nope" (it has: app)'],
+    ['malformed existing annotation', ['start', 'badanno', '--image', 'app=gw:2'], 3, 'malformed service.cloud.tencent.com/lb-rs-weight annotation: not valid JSON'],
+    ['Service without direct-access', ['start', 'plain', '--image', 'app=gw:2'], 3, 'is not in CLB direct-to-pod mode'],
+    ['no selecting Service', ['start', 'lonely', '--image', 'app=gw:2'], 3, 'no LoadBalancer Service selects the pods of statefulset "lonely"'],
+    ['StatefulSet not found', ['start', 'ghost', '--image', 'app=gw:2'], 1, 'statefulsets "ghost" not found'],
+    ['invalid image reference', ['start', 'ok', '--image', 'app=Bad Image'], 2, 'is not a valid image reference'],
+    ['next without start', ['next', 'ok', '--yes'], 3, 'no upgrade is in progress on statefulset "ok"'],
+    ['finish without start', ['finish', 'ok', '--yes'], 3, 'no upgrade is in progress on statefulset "ok"'],
+  ])('%s', async (_, args, code, message) => {
+    const before = await versions();
+    const r = await runPlugin([...args, '-n', ns]);
+    expect(r.stderr).toContain(message);
+    expect(r.stderr).toMatch(/^error: /m);
+    expect(r.code).toBe(code);
+    expect(await versions()).toEqual(before);
+  });
+
+  it('finish too early lists the pods not yet upgraded and changes nothing', async () => {
+    expect((await runPlugin(['start', 'ok', '--image', 'app=gw:2', '-n', ns])).code).toBe(0);
+    const before = await versions();
+    const r = await runPlugin(['finish', 'ok', '--yes', '-n', ns]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain('error: pods not yet upgraded: ok-0, ok-1; walk them with: kubectl zerolossupgrade next ok');
+    expect(await versions()).toEqual(before);
+  });
+});
