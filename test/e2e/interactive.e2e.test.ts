@@ -1,9 +1,8 @@
 // The real prompts, driven through a pseudo-terminal (util-linux `script`): answers typed as keys.
 import { spawn } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { startSimulator, type Simulator } from '../../sim/index.js';
-import { ScenarioEnv, type Workload } from '../../sim/scenarios.js';
-import { adminClients, binary, runPlugin } from './support.js';
+import { describe, expect, inject, it } from 'vitest';
+import { type Workload } from '../../sim/scenarios.js';
+import { adminClients, binary, runPlugin, useSimulator } from './support.js';
 
 /** Runs a command on a pty; each time `expect` shows up in the output, types `keys`. */
 function onTerminal(args: string[], script: [RegExp, string][], env: Record<string, string>): Promise<{ code: number | null; screen: string }> {
@@ -30,19 +29,13 @@ function onTerminal(args: string[], script: [RegExp, string][], env: Record<stri
 }
 
 describe('interactive next on a terminal', () => {
-  let sim: Simulator;
-  let env: ScenarioEnv;
-  const { kc, core } = adminClients();
+  const ctx = useSimulator({ propagationDelayMs: 500, jitterMs: 100 });
+  const { core } = adminClients();
 
-  beforeAll(async () => {
-    sim = await startSimulator({ kubeconfig: inject('adminKubeconfig'), controller: { propagationDelayMs: 500, jitterMs: 100 } });
-    env = new ScenarioEnv(kc, sim);
-  });
-  afterAll(async () => sim.stop());
 
   it('asks before draining, asks separately for weight and connections, then offers to stop and soak', async () => {
-    const w: Workload = { namespace: await env.namespace('tty'), name: 'gw', replicas: 2, strategy: 'OnDelete', ports: [{ port: 80, targetPort: 8080 }], image: 'gw:1', terminationGracePeriodSeconds: 5 };
-    await env.deploy(w);
+    const w: Workload = { namespace: await ctx.env.namespace('tty'), name: 'gw', replicas: 2, strategy: 'OnDelete', ports: [{ port: 80, targetPort: 8080 }], image: 'gw:1', terminationGracePeriodSeconds: 5 };
+    await ctx.env.deploy(w);
     expect((await runPlugin(['start', 'gw', '-n', w.namespace, '--image', 'app=gw:2'])).code).toBe(0);
     const shellEnv = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', KUBECONFIG: inject('operatorKubeconfig') };
     const r = await onTerminal(

@@ -1,24 +1,20 @@
 // Bad input against the real cluster: a clear message, a non-zero exit, and the StatefulSet's and
 // Services' resourceVersions unchanged.
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { startSimulator, type Simulator } from '../../sim/index.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { RS_WEIGHT } from '../../sim/lb-weights.js';
-import { ScenarioEnv, loadBalancerService, statefulSet, type Workload } from '../../sim/scenarios.js';
-import { adminClients, runPlugin } from './support.js';
+import { loadBalancerService, statefulSet, type Workload } from '../../sim/scenarios.js';
+import { adminClients, runPlugin, useSimulator } from './support.js';
 
 describe('refusals leave the cluster unchanged', () => {
-  let sim: Simulator;
-  let env: ScenarioEnv;
+  const ctx = useSimulator({ propagationDelayMs: 200, jitterMs: 50 });
   let ns: string;
-  const { kc, apps, core } = adminClients();
+  const { apps, core } = adminClients();
   const workload = (name: string, extra: Partial<Workload> = {}): Workload => ({ namespace: ns, name, replicas: 2, strategy: 'OnDelete', ports: [{ port: 80, targetPort: 8080 }], image: 'gw:1', terminationGracePeriodSeconds: 5, ...extra });
 
   beforeAll(async () => {
-    sim = await startSimulator({ kubeconfig: inject('adminKubeconfig'), controller: { propagationDelayMs: 200, jitterMs: 50 } });
-    env = new ScenarioEnv(kc, sim);
-    ns = await env.namespace('refuse');
-    await env.deploy(workload('ok'));
-    await env.deploy(workload('rolling', { strategy: 'RollingUpdate' }));
+    ns = await ctx.env.namespace('refuse');
+    await ctx.env.deploy(workload('ok'));
+    await ctx.env.deploy(workload('rolling', { strategy: 'RollingUpdate' }));
     const bad = workload('badanno');
     await apps.createNamespacedStatefulSet({ namespace: ns, body: statefulSet(bad) });
     await core.createNamespacedService({ namespace: ns, body: loadBalancerService(bad, 'badanno', { [RS_WEIGHT]: '{"groups":[' }) });
@@ -28,9 +24,8 @@ describe('refusals leave the cluster unchanged', () => {
     delete svc.metadata!.annotations!['service.cloud.tencent.com/direct-access'];
     await core.createNamespacedService({ namespace: ns, body: svc });
     await apps.createNamespacedStatefulSet({ namespace: ns, body: statefulSet(workload('lonely')) });
-    for (const name of ['badanno', 'plain', 'lonely']) await env.rolledOut(workload(name), 'gw:1');
+    for (const name of ['badanno', 'plain', 'lonely']) await ctx.env.rolledOut(workload(name), 'gw:1');
   });
-  afterAll(async () => sim.stop());
 
   const versions = async () => ({
     sts: Object.fromEntries((await apps.listNamespacedStatefulSet({ namespace: ns })).items.map((s) => [s.metadata!.name!, s.metadata!.resourceVersion])),

@@ -2,11 +2,10 @@
 // command is run again. The walk ends in the same state as an uninterrupted one, and the simulated
 // CLB never had a pod deleted while it gave that pod weight.
 import { spawn } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { startSimulator, type Simulator } from '../../sim/index.js';
+import { describe, expect, inject, it } from 'vitest';
 import { RS_WEIGHT } from '../../sim/lb-weights.js';
-import { ScenarioEnv, type Workload } from '../../sim/scenarios.js';
-import { adminClients, binary, runPlugin } from './support.js';
+import { type Workload } from '../../sim/scenarios.js';
+import { adminClients, binary, runPlugin, useSimulator } from './support.js';
 
 /** Runs the binary and SIGKILLs it as soon as `marker` shows on stderr; resolves whether it was killed. */
 function runUntil(args: string[], marker: string): Promise<{ killed: boolean; stderr: string; code: number | null }> {
@@ -27,19 +26,13 @@ function runUntil(args: string[], marker: string): Promise<{ killed: boolean; st
 }
 
 describe('crash and resume at every step boundary', () => {
-  let sim: Simulator;
-  let env: ScenarioEnv;
-  const { kc, apps, core } = adminClients();
+  const ctx = useSimulator({ propagationDelayMs: 1000, jitterMs: 200 });
+  const { apps, core } = adminClients();
 
-  beforeAll(async () => {
-    sim = await startSimulator({ kubeconfig: inject('adminKubeconfig'), controller: { propagationDelayMs: 1000, jitterMs: 200 } });
-    env = new ScenarioEnv(kc, sim);
-  });
-  afterAll(async () => sim.stop());
 
   it('ends where an uninterrupted walk ends', async () => {
-    const w: Workload = { namespace: await env.namespace('resume'), name: 'gw', replicas: 3, strategy: 'OnDelete', ports: [{ port: 80, targetPort: 8080 }], image: 'gw:1', terminationGracePeriodSeconds: 5 };
-    await env.deploy(w);
+    const w: Workload = { namespace: await ctx.env.namespace('resume'), name: 'gw', replicas: 3, strategy: 'OnDelete', ports: [{ port: 80, targetPort: 8080 }], image: 'gw:1', terminationGracePeriodSeconds: 5 };
+    await ctx.env.deploy(w);
     const ns = ['-n', w.namespace];
     const drain = ['--yes', '--min-drain', '2s'];
     const plan: [string[], string][] = [
@@ -77,7 +70,7 @@ describe('crash and resume at every step boundary', () => {
     );
     const svc = await core.readNamespacedService({ name: 'gw', namespace: w.namespace });
     expect(svc.metadata?.annotations?.[RS_WEIGHT]).toBeUndefined();
-    const deletions = sim.controller.deletions.filter((d) => d.namespace === w.namespace);
+    const deletions = ctx.sim.controller.deletions.filter((d) => d.namespace === w.namespace);
     expect(deletions.map((d) => d.pod).sort()).toEqual(['gw-0', 'gw-1', 'gw-2', 'gw-3']); // each once: nothing deleted twice
     for (const d of deletions) expect(d.weights.every((x) => x.weight === 0), JSON.stringify(d)).toBe(true);
   });

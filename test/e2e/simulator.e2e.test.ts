@@ -1,31 +1,21 @@
 // The simulator beside the real control plane: the service controller's behaviour, and the
 // baselines that prove the harness sees lost requests.
 import { CoreV1Api } from '@kubernetes/client-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startSimulator, type Simulator } from '../../sim/index.js';
+import { describe, expect, it } from 'vitest';
 import { RS_WEIGHT } from '../../sim/lb-weights.js';
-import { ScenarioEnv, deleteWithoutDrainBaseline, rollingUpdateBaseline, sleep, until, zeroLossWalk, type Workload } from '../../sim/scenarios.js';
-import { adminClients, runPlugin } from './support.js';
-import { inject } from 'vitest';
+import { deleteWithoutDrainBaseline, rollingUpdateBaseline, sleep, until, zeroLossWalk, type Workload } from '../../sim/scenarios.js';
+import { adminClients, runPlugin, useSimulator } from './support.js';
 
 describe('simulator on the local control plane', () => {
-  let sim: Simulator;
-  let env: ScenarioEnv;
+  const ctx = useSimulator({ propagationDelayMs: 2000, jitterMs: 300 });
   const { kc } = adminClients();
 
-  beforeAll(async () => {
-    sim = await startSimulator({ kubeconfig: inject('adminKubeconfig'), controller: { propagationDelayMs: 2000, jitterMs: 300 } });
-    env = new ScenarioEnv(kc, sim);
-  });
-  afterAll(async () => {
-    await sim.stop();
-  });
 
   it('gives a direct-access Service a CLB and VIP, applies lb-rs-weight after the propagation delay, and reports Events', async () => {
-    const w: Workload = { namespace: await env.namespace('ctl'), name: 'gw', replicas: 3, strategy: 'OnDelete', ports: [{ port: 80, targetPort: 8080 }, { port: 443, targetPort: 8443 }], image: 'gw:1', terminationGracePeriodSeconds: 5 };
-    const { lbId } = await env.deploy(w);
+    const w: Workload = { namespace: await ctx.env.namespace('ctl'), name: 'gw', replicas: 3, strategy: 'OnDelete', ports: [{ port: 80, targetPort: 8080 }, { port: 443, targetPort: 8443 }], image: 'gw:1', terminationGracePeriodSeconds: 5 };
+    const { lbId } = await ctx.env.deploy(w);
     const core = kc.makeApiClient(CoreV1Api);
-    const weights = () => sim.clb.loadBalancers.get(lbId)!.listeners.map((l) => `${l.port}:${l.targets.map((t) => `${t.pod}=${t.weight}`).join(',')}`);
+    const weights = () => ctx.sim.clb.loadBalancers.get(lbId)!.listeners.map((l) => `${l.port}:${l.targets.map((t) => `${t.pod}=${t.weight}`).join(',')}`);
     expect(weights()).toEqual(['80:gw-0=10,gw-1=10,gw-2=10', '443:gw-0=10,gw-1=10,gw-2=10']);
 
     const drain1 = '{"defaultWeight":10,"groups":[{"key":{"proto":"TCP","port":80},"statefulSets":[{"name":"gw","weights":[{"weight":0,"podIndexes":[1]}]}]},{"key":{"proto":"TCP","port":443},"statefulSets":[{"name":"gw","weights":[{"weight":0,"podIndexes":[1]}]}]}]}';
@@ -55,9 +45,9 @@ describe('simulator on the local control plane', () => {
   });
 
   it('under the same load the plugin\'s walk loses nothing while both baselines lose requests', async () => {
-    const rolling = await rollingUpdateBaseline(env);
-    const noDrain = await deleteWithoutDrainBaseline(env);
-    const walk = await zeroLossWalk(env, (args) => runPlugin(args));
+    const rolling = await rollingUpdateBaseline(ctx.env);
+    const noDrain = await deleteWithoutDrainBaseline(ctx.env);
+    const walk = await zeroLossWalk(ctx.env, (args) => runPlugin(args));
     console.log(JSON.stringify({ rolling, noDrain, walk }));
     expect(walk.sent).toBeGreaterThan(5000);
     expect(walk.failures).toEqual({});

@@ -2,7 +2,9 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { AppsV1Api, CoreV1Api, KubeConfig, type V1StatefulSet } from '@kubernetes/client-node';
-import { inject } from 'vitest';
+import { afterAll, beforeAll, inject } from 'vitest';
+import { startSimulator, type Simulator } from '../../sim/index.js';
+import { ScenarioEnv } from '../../sim/scenarios.js';
 
 export { binary, root } from '../support/binary.js';
 import { binary } from '../support/binary.js';
@@ -90,4 +92,15 @@ export function runPlugin(args: string[], opts: { kubeconfig?: string; env?: Rec
     child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
     child.stdin.end(opts.input ?? '');
   });
+}
+
+/** Starts the simulator for the tests of one file (before all, stopped after all). */
+export function useSimulator(controller: { propagationDelayMs: number; jitterMs: number }): { sim: Simulator; env: ScenarioEnv } {
+  const ctx = {} as { sim: Simulator; env: ScenarioEnv };
+  beforeAll(async () => {
+    ctx.sim = await startSimulator({ kubeconfig: inject('adminKubeconfig'), controller });
+    ctx.env = new ScenarioEnv(adminClients().kc, ctx.sim);
+  });
+  afterAll(async () => ctx.sim.stop());
+  return ctx;
 }

@@ -1,24 +1,17 @@
 // The whole walk through the built binary, as the restricted operator, with the simulator playing
 // TKE's controller and the CLB: start, next, finish leave exactly the intended state, and no pod
 // is deleted while the CLB still gives it weight.
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { startSimulator, type Simulator } from '../../sim/index.js';
+import { describe, expect, it } from 'vitest';
 import { RS_WEIGHT } from '../../sim/lb-weights.js';
-import { ScenarioEnv, loadBalancerService, statefulSet, type Workload } from '../../sim/scenarios.js';
-import { adminClients, runPlugin } from './support.js';
+import { loadBalancerService, statefulSet, type Workload } from '../../sim/scenarios.js';
+import { adminClients, runPlugin, useSimulator } from './support.js';
 
 const RECORD = 'zerolossupgrade.io/upgrade';
 
 describe('start, next, finish', () => {
-  let sim: Simulator;
-  let env: ScenarioEnv;
-  const { kc, apps, core } = adminClients();
+  const ctx = useSimulator({ propagationDelayMs: 1000, jitterMs: 200 });
+  const { apps, core } = adminClients();
 
-  beforeAll(async () => {
-    sim = await startSimulator({ kubeconfig: inject('adminKubeconfig'), controller: { propagationDelayMs: 1000, jitterMs: 200 } });
-    env = new ScenarioEnv(kc, sim);
-  });
-  afterAll(async () => sim.stop());
 
   const snapshot = async (w: Workload, services: string[]) => {
     const sts = await apps.readNamespacedStatefulSet({ name: w.name, namespace: w.namespace });
@@ -56,13 +49,13 @@ describe('start, next, finish', () => {
   }
 
   it('5 replicas, batch 1: every pod new, annotations as before, nothing deleted at weight > 0', async () => {
-    const w: Workload = { namespace: await env.namespace('walk5'), name: 'gw', replicas: 5, strategy: 'OnDelete', ports: [{ port: 80, targetPort: 8080 }], image: 'gw:1', terminationGracePeriodSeconds: 5 };
-    await env.deploy(w);
+    const w: Workload = { namespace: await ctx.env.namespace('walk5'), name: 'gw', replicas: 5, strategy: 'OnDelete', ports: [{ port: 80, targetPort: 8080 }], image: 'gw:1', terminationGracePeriodSeconds: 5 };
+    await ctx.env.deploy(w);
     const before = await snapshot(w, ['gw']);
     await walk(w, []);
     const after = await snapshot(w, ['gw']);
     expectFinalState(w, after, before);
-    const deletions = sim.controller.deletions.filter((d) => d.namespace === w.namespace);
+    const deletions = ctx.sim.controller.deletions.filter((d) => d.namespace === w.namespace);
     expect(deletions.map((d) => d.pod).sort()).toEqual(['gw-0', 'gw-1', 'gw-2', 'gw-3', 'gw-4', 'gw-5']);
     for (const d of deletions) {
       expect(d.weights.length).toBeGreaterThan(0);
@@ -71,20 +64,20 @@ describe('start, next, finish', () => {
   });
 
   it('10 replicas, batch 3, two ports, two Services, another StatefulSet already in the annotation', async () => {
-    const w: Workload = { namespace: await env.namespace('walk10'), name: 'gw', replicas: 10, strategy: 'OnDelete', ports: [{ port: 80, targetPort: 8080 }, { port: 443, targetPort: 8443 }], image: 'gw:1', terminationGracePeriodSeconds: 5 };
+    const w: Workload = { namespace: await ctx.env.namespace('walk10'), name: 'gw', replicas: 10, strategy: 'OnDelete', ports: [{ port: 80, targetPort: 8080 }, { port: 443, targetPort: 8443 }], image: 'gw:1', terminationGracePeriodSeconds: 5 };
     const existing = '{"defaultWeight":10,"groups":[{"key":{"proto":"TCP","port":80},"statefulSets":[{"name":"edge","weights":[{"weight":0,"podIndexes":[2]}]}]}]}';
     await apps.createNamespacedStatefulSet({ namespace: w.namespace, body: statefulSet(w) });
     await core.createNamespacedService({ namespace: w.namespace, body: loadBalancerService(w, 'gw', { [RS_WEIGHT]: existing }) });
     await core.createNamespacedService({ namespace: w.namespace, body: loadBalancerService(w, 'gw-internal') });
-    await env.serving(w, 'gw');
-    await env.serving(w, 'gw-internal');
+    await ctx.env.serving(w, 'gw');
+    await ctx.env.serving(w, 'gw-internal');
     const before = await snapshot(w, ['gw', 'gw-internal']);
     await walk(w, ['--batch', '3']);
     const after = await snapshot(w, ['gw', 'gw-internal']);
     expectFinalState(w, after, before);
     expect(after.svcs[0]!.metadata?.annotations?.[RS_WEIGHT]).toBe(existing);
     expect(after.svcs[1]!.metadata?.annotations?.[RS_WEIGHT]).toBeUndefined();
-    for (const d of sim.controller.deletions.filter((x) => x.namespace === w.namespace)) {
+    for (const d of ctx.sim.controller.deletions.filter((x) => x.namespace === w.namespace)) {
       expect(d.weights).toHaveLength(4); // two Services x two ports
       expect(d.weights.every((x) => x.weight === 0)).toBe(true);
     }
