@@ -6,7 +6,8 @@ import type { Cluster } from '../k8s/types.js';
 import type { Ui } from '../ui/terminal.js';
 import { session, type Deps, type GlobalArgs } from './common.js';
 import { drainOptions, validateNextOptions, type NextArgs, type NextOptions } from './next.js';
-import { applyServiceAnnotations, confirmDrain, readUpgrade, saveRecord, type WalkContext } from './walk.js';
+import { withLock } from './lock.js';
+import { applyServiceAnnotations, audit, confirmDrain, readUpgrade, saveRecord, type WalkContext } from './walk.js';
 
 export interface FinishArgs extends NextArgs {
   force: boolean;
@@ -17,12 +18,17 @@ export interface FinishOptions extends NextOptions {
 }
 
 export async function runFinish(o: FinishOptions, cluster: Cluster, ui: Ui, now = () => new Date()): Promise<void> {
+  const who = await cluster.whoAmI();
+  await withLock(cluster, ui, o.name, who, o.forceUnlock, () => finishUnderLock(o, cluster, ui, now, who));
+}
+
+async function finishUnderLock(o: FinishOptions, cluster: Cluster, ui: Ui, now: () => Date, who: string): Promise<void> {
   let { sts, pods, record } = await readUpgrade(cluster, o.name);
   const pending = pendingOrdinals(record);
   if (pending.length > 0 && !record.finish && !o.force) {
     throw new GateError(`pods not yet upgraded: ${pending.map((p) => `${o.name}-${p}`).join(', ')}; walk them with: kubectl zerolossupgrade next ${o.name} (or pass --force)`);
   }
-  const ctx: WalkContext = { cluster, ui, now, who: await cluster.whoAmI(), minDrainMs: o.minDrainMs, timeoutMs: o.timeoutMs };
+  const ctx: WalkContext = { cluster, ui, now, who, minDrainMs: o.minDrainMs, timeoutMs: o.timeoutMs };
   const save = async (next: UpgradeRecord) => {
     sts = await saveRecord(cluster, sts, next);
     record = next;
@@ -34,11 +40,13 @@ export async function runFinish(o: FinishOptions, cluster: Cluster, ui: Ui, now 
     if (!record.finish) {
       await save({ ...record, finish: { phase: 'drained', drainedAt: now().toISOString() } });
       ui.info(`drained surge pods ${surge.map((s) => `${o.name}-${s}`).join(', ')}`);
+      await audit(ctx, sts, 'Drained', `surge pods ${surge.map((s) => `${o.name}-${s}`).join(', ')}: CLB weight 0 requested by ${who}`);
     }
     await applyServiceAnnotations(ctx, record);
     if (record.finish!.phase === 'drained') {
       const confirmation = await confirmDrain(ctx, record, pods, surge, record.finish!.drainedAt);
       await save({ ...record, finish: { ...record.finish!, phase: 'confirmed', confirmation } });
+      await audit(ctx, sts, 'DrainConfirmed', `surge pods: weight 0 and connections drained, confirmed by ${confirmation.by} ${confirmation.afterSeconds}s after the drain`);
     }
     if (record.finish!.phase === 'confirmed') {
       sts = await cluster.patchStatefulSet(o.name, sts.resourceVersion, { replicas: record.originalReplicas });
@@ -52,7 +60,8 @@ export async function runFinish(o: FinishOptions, cluster: Cluster, ui: Ui, now 
 
   // Each Service gets back exactly what it had before the upgrade (no annotation if it had none).
   await applyServiceAnnotations(ctx, record, true);
-  await saveRecord(cluster, sts, null);
+  sts = await saveRecord(cluster, sts, null);
+  await audit(ctx, sts, 'UpgradeFinished', `by ${who}: ${record.targetImages.map((c) => `${c.name}=${c.image}`).join(', ')} on all ${record.originalReplicas} replicas; Service annotations restored`);
   const confirmations = record.batches.filter((b) => b.confirmation).length + (record.finish?.confirmation ? 1 : 0);
   const upgraded = record.batches.filter((b) => b.phase === 'done').flatMap((b) => b.ordinals).length;
   ui.result(

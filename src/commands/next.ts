@@ -6,24 +6,27 @@ import { revisionState, type PodSnapshot } from '../core/workload.js';
 import type { Cluster } from '../k8s/types.js';
 import type { Ui } from '../ui/terminal.js';
 import { session, type Deps, type GlobalArgs } from './common.js';
+import { withLock } from './lock.js';
 import { walkOptions } from './start.js';
-import { applyServiceAnnotations, assertDrained, confirmDrain, readUpgrade, saveRecord, waitRebuilt, type Upgrade, type WalkContext } from './walk.js';
+import { applyServiceAnnotations, assertDrained, audit, confirmDrain, readUpgrade, saveRecord, waitRebuilt, type Upgrade, type WalkContext } from './walk.js';
 
 export interface NextArgs extends GlobalArgs {
   statefulset: string;
   yes: boolean;
   'min-drain': string;
   timeout: string;
+  'force-unlock': boolean;
 }
 
 export interface NextOptions {
   name: string;
+  forceUnlock: boolean;
   minDrainMs: number;
   timeoutMs: number;
 }
 
-export function validateNextOptions(a: Pick<NextArgs, 'statefulset' | 'min-drain' | 'timeout'>): NextOptions {
-  return { name: a.statefulset, minDrainMs: parseDuration('min-drain', a['min-drain']), timeoutMs: parseDuration('timeout', a.timeout) };
+export function validateNextOptions(a: Pick<NextArgs, 'statefulset' | 'min-drain' | 'timeout' | 'force-unlock'>): NextOptions {
+  return { name: a.statefulset, forceUnlock: a['force-unlock'], minDrainMs: parseDuration('min-drain', a['min-drain']), timeoutMs: parseDuration('timeout', a.timeout) };
 }
 
 export function podTable(ui: Ui, pods: PodSnapshot[], ordinals: number[], stsName: string): string[] {
@@ -51,6 +54,7 @@ export async function walkBatch(ctx: WalkContext, up: Upgrade, index: number): P
     await save(advance(record, index, 'drained', { drainedAt: ctx.now().toISOString() }));
     await applyServiceAnnotations(ctx, record);
     ctx.ui.info(`drained ${names}: lb-rs-weight set on ${record.services.map((s) => s.name).join(', ')}`);
+    await audit(ctx, sts, 'Drained', `${names}: CLB weight 0 requested on ${record.services.map((s) => s.name).join(', ')} by ${ctx.who}`);
   }
 
   if (batch().phase === 'drained' || batch().phase === 'confirmed') {
@@ -59,6 +63,7 @@ export async function walkBatch(ctx: WalkContext, up: Upgrade, index: number): P
     const confirmation = await confirmDrain(ctx, record, pods, ordinals, batch().drainedAt!);
     await save(batch().phase === 'drained' ? advance(record, index, 'confirmed', { confirmation }) : { ...record, batches: record.batches.map((b, i) => (i === index ? { ...b, confirmation } : b)) });
     ctx.ui.info(`confirmed by ${confirmation.by} after ${confirmation.afterSeconds}s`);
+    await audit(ctx, sts, 'DrainConfirmed', `${names}: weight 0 and connections drained, confirmed by ${confirmation.by} ${confirmation.afterSeconds}s after the drain`);
   }
 
   if (batch().phase === 'confirmed') {
@@ -80,6 +85,7 @@ export async function walkBatch(ctx: WalkContext, up: Upgrade, index: number): P
     }
     pods = await waitRebuilt(ctx, sts, record, ordinals);
     await save(advance(record, index, 'rebuilt', { rebuiltAt: ctx.now().toISOString() }));
+    await audit(ctx, sts, 'PodsRebuilt', `${names}: deleted and back at revision ${sts.updateRevision}, Running and Ready`);
     for (const l of podTable(ctx.ui, pods, ordinals, sts.name)) ctx.ui.info(l);
   }
 
@@ -87,14 +93,20 @@ export async function walkBatch(ctx: WalkContext, up: Upgrade, index: number): P
     await save(advance(record, index, 'done', { doneAt: ctx.now().toISOString() }));
     await applyServiceAnnotations(ctx, record);
     ctx.ui.info(`restored ${names}: they serve real traffic again`);
+    await audit(ctx, sts, 'Restored', `${names}: CLB weight restored by ${ctx.who}`);
   }
   return { sts, pods, record };
 }
 
 export async function runNext(o: NextOptions, cluster: Cluster, ui: Ui, now = () => new Date()): Promise<void> {
+  const who = await cluster.whoAmI();
+  await withLock(cluster, ui, o.name, who, o.forceUnlock, () => walkRemaining(o, cluster, ui, { cluster, ui, now, who, minDrainMs: o.minDrainMs, timeoutMs: o.timeoutMs }));
+}
+
+async function walkRemaining(o: NextOptions, cluster: Cluster, ui: Ui, ctx: WalkContext): Promise<void> {
+  // Read under the lock: what another operator did before we got it counts.
   let up = await readUpgrade(cluster, o.name);
   if (up.record.finish) throw new GateError(`the upgrade of "${o.name}" is finishing; run: kubectl zerolossupgrade finish ${o.name}`);
-  const ctx: WalkContext = { cluster, ui, now, who: await cluster.whoAmI(), minDrainMs: o.minDrainMs, timeoutMs: o.timeoutMs };
   for (;;) {
     const index = currentBatchIndex(up.record);
     if (index < 0) {

@@ -8,7 +8,8 @@ import { revisionState, selectsPods, type ContainerImage, type ServiceSnapshot }
 import type { Cluster } from '../k8s/types.js';
 import type { Ui } from '../ui/terminal.js';
 import { session, type Deps, type GlobalArgs } from './common.js';
-import { isRebuilt, observed, saveRecord } from './walk.js';
+import { withLock } from './lock.js';
+import { audit, isRebuilt, observed, saveRecord } from './walk.js';
 
 export const DIRECT_ACCESS_ANNOTATION = 'service.cloud.tencent.com/direct-access';
 
@@ -20,6 +21,7 @@ export interface StartArgs extends GlobalArgs {
   service?: string[];
   force: boolean;
   timeout: string;
+  'force-unlock': boolean;
 }
 
 export interface StartOptions {
@@ -30,12 +32,13 @@ export interface StartOptions {
   services: string[];
   force: boolean;
   timeoutMs: number;
+  forceUnlock: boolean;
 }
 
 // A container image reference: [registry[:port]/]path[:tag][@digest], lower-case path components.
 const IMAGE_REF = /^(?:[a-zA-Z0-9.-]+(?::\d+)?\/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;
 
-export function validateStartOptions(a: Pick<StartArgs, 'statefulset' | 'image' | 'batch' | 'surge' | 'service' | 'force' | 'timeout'>): StartOptions {
+export function validateStartOptions(a: Pick<StartArgs, 'statefulset' | 'image' | 'batch' | 'surge' | 'service' | 'force' | 'timeout'> & { 'force-unlock'?: boolean }): StartOptions {
   const images = (a.image ?? []).map((pair) => {
     const eq = pair.indexOf('=');
     if (eq <= 0) throw new UsageError(`--image "${pair}": use CONTAINER=IMAGE, e.g. --image nginx=nginx:1.25.4`);
@@ -47,7 +50,7 @@ export function validateStartOptions(a: Pick<StartArgs, 'statefulset' | 'image' 
   if (!Number.isInteger(a.batch) || a.batch < 1) throw new UsageError(`--batch must be a whole number of at least 1 (got ${a.batch})`);
   const surge = a.surge ?? a.batch;
   if (!Number.isInteger(surge) || surge < 0) throw new UsageError(`--surge must be a whole number of at least 0 (got ${a.surge})`);
-  return { name: a.statefulset, images, batch: a.batch, surge, services: a.service ?? [], force: a.force, timeoutMs: parseDuration('timeout', a.timeout) };
+  return { name: a.statefulset, images, batch: a.batch, surge, services: a.service ?? [], force: a.force, timeoutMs: parseDuration('timeout', a.timeout), forceUnlock: a['force-unlock'] ?? false };
 }
 
 /** The Services whose lb-rs-weight the walk manages: the direct-access LoadBalancers selecting the pods. */
@@ -84,6 +87,11 @@ export function pickServices(all: ServiceSnapshot[], podLabels: Record<string, s
 }
 
 export async function runStart(o: StartOptions, cluster: Cluster, ui: Ui, now = () => new Date()): Promise<void> {
+  const who = await cluster.whoAmI();
+  await withLock(cluster, ui, o.name, who, o.forceUnlock, () => startUnderLock(o, cluster, ui, now, who));
+}
+
+async function startUnderLock(o: StartOptions, cluster: Cluster, ui: Ui, now: () => Date, who: string): Promise<void> {
   // Preflight: everything read-only, all of it before any change.
   const { sts, pods } = await cluster.readStatefulSetWithPods(o.name);
   if (sts.updateStrategy !== 'OnDelete') {
@@ -121,7 +129,6 @@ export async function runStart(o: StartOptions, cluster: Cluster, ui: Ui, now = 
   }
   if (hpas.length > 0) ui.warn(`horizontalpodautoscaler ${hpas.join(', ')} scales this StatefulSet (--force)`);
 
-  const who = await cluster.whoAmI();
   const originalImages = pods[0]!.containers;
   const targetImages = sts.containers.map((c) => o.images.find((i) => i.name === c.name) ?? c);
   const record: UpgradeRecord = {
@@ -149,7 +156,9 @@ export async function runStart(o: StartOptions, cluster: Cluster, ui: Ui, now = 
     ...(adopting ? {} : { images: o.images }),
     ...(o.surge > 0 ? { replicas: sts.replicas + o.surge } : {}),
   });
-  ui.info(`recorded the upgrade of statefulset "${o.name}": ${record.batches.length} batches of up to ${o.batch}, surge ${o.surge}; target ${targetImages.map((c) => `${c.name}=${c.image}`).join(', ')}`);
+  const summary = `${record.batches.length} batches of up to ${o.batch}, surge ${o.surge}; target ${targetImages.map((c) => `${c.name}=${c.image}`).join(', ')}`;
+  ui.info(`recorded the upgrade of statefulset "${o.name}": ${summary}`);
+  await audit({ cluster, ui }, sts, 'UpgradeStarted', `by ${who}: ${summary}`);
 
   await waitForSurge(o, cluster, ui, record);
 }
@@ -181,7 +190,9 @@ async function waitForSurge(o: StartOptions, cluster: Cluster, ui: Ui, record: U
 }
 
 export function walkOptions<T>(y: Argv<T>) {
-  return y.option('timeout', { type: 'string', default: '5m', describe: 'How long to wait for pods to become Ready' });
+  return y
+    .option('timeout', { type: 'string', default: '5m', describe: 'How long to wait for pods to become Ready' })
+    .option('force-unlock', { type: 'boolean', default: false, describe: "Take the StatefulSet's operator lock from another session (only if it is gone)" });
 }
 
 export const startCommand = (deps: Deps): CommandModule<GlobalArgs, StartArgs> => ({

@@ -61,6 +61,16 @@ export async function saveRecord(cluster: Cluster, sts: StatefulSetSnapshot, rec
   }
 }
 
+/** Leaves an Event on the StatefulSet (the audit trail in `kubectl describe statefulset`). */
+export async function audit(ctx: Pick<WalkContext, 'cluster' | 'ui'>, sts: StatefulSetSnapshot, reason: string, message: string): Promise<void> {
+  try {
+    await ctx.cluster.recordEvent(sts, 'Normal', reason, message);
+  } catch (e) {
+    // The record on the StatefulSet keeps who confirmed what; a missing Event is worth a warning only.
+    ctx.ui.warn(`could not record the Event ${reason}: ${(e as Error).message}`);
+  }
+}
+
 /** Makes every Service carry the lb-rs-weight value the record implies (or its original value). */
 export async function applyServiceAnnotations(ctx: WalkContext, record: UpgradeRecord, final = false): Promise<void> {
   for (const svc of record.services) {

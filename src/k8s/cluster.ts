@@ -4,15 +4,20 @@ import {
   AppsV1Api,
   AuthenticationV1Api,
   AutoscalingV2Api,
+  CoordinationV1Api,
   CoreV1Api,
+  type V1Lease,
   PatchStrategy,
+  V1MicroTime,
   Watch,
   setHeaderOptions,
   type V1Pod,
   type V1Service,
   type V1StatefulSet,
 } from '@kubernetes/client-node';
+import { randomBytes } from 'node:crypto';
 import { GateError } from '../core/errors.js';
+import type { LeaseState } from '../core/lock.js';
 import type { PodSnapshot, ServiceEvent, ServiceSnapshot, StatefulSetSnapshot } from '../core/workload.js';
 import { connect, translateApiError, type ApiAction, type Connection } from './client.js';
 import { selectorString, toPodSnapshots, toStatefulSetSnapshot } from './convert.js';
@@ -187,6 +192,58 @@ export class KubeCluster implements Cluster {
       .sort((a, b) => a.at.localeCompare(b.at));
   }
 
+  async recordEvent(sts: StatefulSetSnapshot, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
+    const now = new Date();
+    await this.call({ verb: 'create', resource: 'events' }, () =>
+      this.core.createNamespacedEvent({
+        namespace: this.namespace,
+        body: {
+          metadata: { name: `${sts.name}.${randomBytes(8).toString('hex')}`, namespace: this.namespace },
+          involvedObject: { apiVersion: 'apps/v1', kind: 'StatefulSet', name: sts.name, namespace: this.namespace, uid: sts.uid },
+          type,
+          reason,
+          message,
+          source: { component: 'kubectl-zerolossupgrade' },
+          reportingComponent: 'kubectl-zerolossupgrade',
+          firstTimestamp: now,
+          lastTimestamp: now,
+          count: 1,
+        },
+      }),
+    );
+  }
+
+  private get leases(): CoordinationV1Api {
+    return this.conn.api(CoordinationV1Api);
+  }
+
+  async readLease(name: string): Promise<LeaseState | undefined> {
+    try {
+      return toLeaseState(await this.leases.readNamespacedLease({ name, namespace: this.namespace }));
+    } catch (e) {
+      if (e instanceof ApiException && e.code === 404) return undefined;
+      throw translateApiError(e, { verb: 'get', resource: 'leases', name, namespace: this.namespace, server: this.conn.server });
+    }
+  }
+
+  async writeLease(name: string, resourceVersion: string | undefined, holder: string, acquiredAt: string, durationSeconds: number): Promise<LeaseState> {
+    const body: V1Lease = {
+      metadata: { name, namespace: this.namespace, ...(resourceVersion ? { resourceVersion } : {}) },
+      // Lease times are MicroTime: RFC 3339 with six fractional digits, which plain Dates do not print.
+      spec: { holderIdentity: holder, acquireTime: new V1MicroTime(acquiredAt), renewTime: new V1MicroTime(), leaseDurationSeconds: durationSeconds },
+    };
+    const lease = resourceVersion
+      ? await this.call({ verb: 'update', resource: 'leases', name }, () => this.leases.replaceNamespacedLease({ name, namespace: this.namespace, body }))
+      : await this.call({ verb: 'create', resource: 'leases', name }, () => this.leases.createNamespacedLease({ namespace: this.namespace, body }));
+    return toLeaseState(lease);
+  }
+
+  async deleteLease(name: string, resourceVersion: string): Promise<void> {
+    await this.call({ verb: 'delete', resource: 'leases', name }, () =>
+      this.leases.deleteNamespacedLease({ name, namespace: this.namespace, body: { preconditions: { resourceVersion } } }),
+    );
+  }
+
   async whoAmI(): Promise<string> {
     try {
       const review = await this.conn.api(AuthenticationV1Api).createSelfSubjectReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' } });
@@ -197,6 +254,17 @@ export class KubeCluster implements Cluster {
     }
     return this.conn.kc.getCurrentUser()?.name ?? 'unknown';
   }
+}
+
+function toLeaseState(l: V1Lease): LeaseState {
+  const iso = (d?: Date) => (d ? new Date(d).toISOString() : undefined);
+  return {
+    holder: l.spec?.holderIdentity,
+    acquiredAt: iso(l.spec?.acquireTime),
+    renewedAt: iso(l.spec?.renewTime),
+    durationSeconds: l.spec?.leaseDurationSeconds,
+    resourceVersion: l.metadata?.resourceVersion ?? '',
+  };
 }
 
 export function openCluster(flags: ConnectionFlags): Cluster {

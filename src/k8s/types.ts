@@ -1,4 +1,5 @@
 // The narrow view of the cluster that commands use. Type-only: importing it loads no client code.
+import type { LeaseState } from '../core/lock.js';
 import type { ContainerImage, PodSnapshot, ServiceEvent, ServiceSnapshot, StatefulSetSnapshot } from '../core/workload.js';
 
 export interface StatefulSetChange {
@@ -26,4 +27,10 @@ export interface Cluster {
   serviceEvents(name: string, since: Date): Promise<ServiceEvent[]>;
   /** Who the API server says we are; falls back to the kubeconfig's user. */
   whoAmI(): Promise<string>;
+  /** An Event on the StatefulSet, for `kubectl describe statefulset`. */
+  recordEvent(sts: StatefulSetSnapshot, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void>;
+  readLease(name: string): Promise<LeaseState | undefined>;
+  /** Creates the Lease (no resourceVersion) or replaces it if still at `resourceVersion`; 409 otherwise. */
+  writeLease(name: string, resourceVersion: string | undefined, holder: string, acquiredAt: string, durationSeconds: number): Promise<LeaseState>;
+  deleteLease(name: string, resourceVersion: string): Promise<void>;
 }

@@ -111,3 +111,26 @@ describe('a rebuilt pod that never becomes Ready', () => {
     expect(record.batches[0].confirmation).toMatchObject({ by: 'tester', weightZero: true, connectionsDrained: true });
   });
 });
+
+describe('operator lock', () => {
+  it('refuses a second operator while the lease is live, naming the holder, and changes nothing', async () => {
+    const cluster = settled();
+    cluster.leases.set('zerolossupgrade-gw', { holder: 'bob (laptop pid 7)', acquiredAt: '2026-11-26T11:00:00.000Z', renewedAt: new Date().toISOString(), durationSeconds: 30, resourceVersion: '3' });
+    const deps = fakeDeps(cluster);
+    expect(await main(['start', 'gw', '--image', 'gw=nginx:2', '--yes'], deps)).toBe(3);
+    expect(deps.io.stderr.text).toBe(
+      'error: statefulset "gw" is being changed by bob (laptop pid 7) since 2026-11-26T11:00:00.000Z (lease prod/zerolossupgrade-gw); wait for them, or if that session is gone pass --force-unlock\n',
+    );
+    expect(cluster.mutations).toEqual([]);
+  });
+
+  it('takes over a stale lease, records an Event per step, and releases the lease at the end', async () => {
+    const cluster = settled();
+    cluster.leases.set('zerolossupgrade-gw', { holder: 'bob', acquiredAt: '2026-11-26T11:00:00.000Z', renewedAt: '2026-11-26T11:00:00.000Z', durationSeconds: 30, resourceVersion: '3' });
+    const io = fakeIo();
+    await runStart(start({ surge: 0 }), cluster, makeUi({ yes: true }, io));
+    expect(io.stderr.text).toContain('taking over the lock of bob');
+    expect(cluster.leases.has('zerolossupgrade-gw')).toBe(false);
+    expect(cluster.events).toEqual(['Normal UpgradeStarted: by tester: 3 batches of up to 1, surge 0; target gw=nginx:2']);
+  });
+});

@@ -1,6 +1,7 @@
 // The whole walk through the built binary, as the restricted operator, with the simulator playing
 // TKE's controller and the CLB: start, next, finish leave exactly the intended state, and no pod
 // is deleted while the CLB still gives it weight.
+import { CoordinationV1Api } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { RS_WEIGHT } from '../../sim/lb-weights.js';
 import { loadBalancerService, statefulSet, type Workload } from '../../sim/scenarios.js';
@@ -10,7 +11,7 @@ const RECORD = 'zerolossupgrade.io/upgrade';
 
 describe('start, next, finish', () => {
   const ctx = useSimulator({ propagationDelayMs: 1000, jitterMs: 200 });
-  const { apps, core } = adminClients();
+  const { kc, apps, core } = adminClients();
 
 
   const snapshot = async (w: Workload, services: string[]) => {
@@ -57,6 +58,13 @@ describe('start, next, finish', () => {
     expectFinalState(w, after, before);
     const deletions = ctx.sim.controller.deletions.filter((d) => d.namespace === w.namespace);
     expect(deletions.map((d) => d.pod).sort()).toEqual(['gw-0', 'gw-1', 'gw-2', 'gw-3', 'gw-4', 'gw-5']);
+    // The audit trail, in order, as `kubectl describe statefulset` shows it.
+    const events = (await core.listNamespacedEvent({ namespace: w.namespace, fieldSelector: 'involvedObject.kind=StatefulSet,involvedObject.name=gw' })).items
+      .filter((e) => e.source?.component === 'kubectl-zerolossupgrade')
+      .sort((a, b) => Number(a.metadata!.resourceVersion) - Number(b.metadata!.resourceVersion));
+    const perBatch = ['Drained', 'DrainConfirmed', 'PodsRebuilt', 'Restored'];
+    expect(events.map((e) => e.reason)).toEqual(['UpgradeStarted', ...Array(5).fill(perBatch).flat(), 'Drained', 'DrainConfirmed', 'UpgradeFinished']);
+    expect(events.find((e) => e.reason === 'DrainConfirmed')!.message).toMatch(/^gw-0: weight 0 and connections drained, confirmed by zlu-operator \d+s after the drain$/);
     for (const d of deletions) {
       expect(d.weights.length).toBeGreaterThan(0);
       for (const x of d.weights) expect({ pod: d.pod, ...x }).toEqual({ pod: d.pod, ...x, weight: 0 });
@@ -81,5 +89,22 @@ describe('start, next, finish', () => {
       expect(d.weights).toHaveLength(4); // two Services x two ports
       expect(d.weights.every((x) => x.weight === 0)).toBe(true);
     }
+  });
+
+  it('two operators racing next: one is refused by the lock, nothing is done twice', async () => {
+    const w: Workload = { namespace: await ctx.env.namespace('race'), name: 'gw', replicas: 2, strategy: 'OnDelete', ports: [{ port: 80, targetPort: 8080 }], image: 'gw:1', terminationGracePeriodSeconds: 5 };
+    await ctx.env.deploy(w);
+    expect((await runPlugin(['start', 'gw', '-n', w.namespace, '--image', 'app=gw:2'])).code).toBe(0);
+    const args = ['next', 'gw', '-n', w.namespace, '--yes', '--min-drain', '3s'];
+    const [a, b] = await Promise.all([runPlugin(args), runPlugin(args)]);
+    const codes = [a.code, b.code].sort();
+    expect(codes).toEqual([0, 3]);
+    const refused = a.code === 3 ? a : b;
+    expect(refused.stderr).toMatch(/error: (statefulset "gw" is being changed by zlu-operator \(.* pid \d+\) since .*--force-unlock|another operator took the lock of statefulset "gw" just now)/);
+    const deletions = ctx.sim.controller.deletions.filter((d) => d.namespace === w.namespace).map((d) => d.pod).sort();
+    expect(deletions).toEqual(['gw-0', 'gw-1']);
+    expect((await runPlugin(['finish', 'gw', '-n', w.namespace, '--yes', '--min-drain', '3s'])).code).toBe(0);
+    const leases = await kc.makeApiClient(CoordinationV1Api).listNamespacedLease({ namespace: w.namespace });
+    expect(leases.items).toEqual([]);
   });
 });

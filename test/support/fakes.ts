@@ -1,6 +1,7 @@
 // Test doubles for the two things commands depend on: the terminal and the cluster.
 import { PassThrough, Writable } from 'node:stream';
 import type { Deps } from '../../src/commands/common.js';
+import type { LeaseState } from '../../src/core/lock.js';
 import { GateError, NotFoundError } from '../../src/core/errors.js';
 import type { PodSnapshot, ServiceEvent, ServiceSnapshot, StatefulSetSnapshot } from '../../src/core/workload.js';
 import type { Cluster, StatefulSetChange } from '../../src/k8s/types.js';
@@ -152,6 +153,29 @@ export class FakeCluster implements Cluster {
 
   async whoAmI() {
     return 'tester';
+  }
+
+  readonly events: string[] = [];
+  leases = new Map<string, LeaseState>();
+
+  async recordEvent(_sts: StatefulSetSnapshot, type: string, reason: string, message: string) {
+    this.events.push(`${type} ${reason}: ${message}`);
+  }
+
+  async readLease(name: string) {
+    return this.leases.get(name);
+  }
+
+  async writeLease(name: string, resourceVersion: string | undefined, holder: string, acquiredAt: string, durationSeconds: number) {
+    const current = this.leases.get(name);
+    if ((current && current.resourceVersion !== resourceVersion) || (!current && resourceVersion)) throw Object.assign(new Error('conflict'), { status: 409 });
+    const lease = { holder, acquiredAt, renewedAt: new Date().toISOString(), durationSeconds, resourceVersion: String(++this.rv) };
+    this.leases.set(name, lease);
+    return lease;
+  }
+
+  async deleteLease(name: string) {
+    this.leases.delete(name);
   }
 }
 

@@ -1,0 +1,24 @@
+// The operator lock: one Lease per StatefulSet, held while a command changes anything. Pure decision.
+
+export const LEASE_SECONDS = 30;
+export const leaseName = (statefulSet: string) => `zerolossupgrade-${statefulSet}`;
+
+export interface LeaseState {
+  holder?: string;
+  acquiredAt?: string;
+  renewedAt?: string;
+  durationSeconds?: number;
+  resourceVersion: string;
+}
+
+export type LockDecision = { kind: 'take'; takeover: boolean } | { kind: 'refuse'; holder: string; since: string };
+
+/** Free, expired or forced: take it. Held by someone else and renewed within its TTL: refuse. */
+export function decideLock(lease: LeaseState | undefined, me: string, now: Date, forceUnlock: boolean): LockDecision {
+  if (!lease?.holder) return { kind: 'take', takeover: false };
+  if (lease.holder === me) return { kind: 'take', takeover: false };
+  const renewed = new Date(lease.renewedAt ?? lease.acquiredAt ?? 0).getTime();
+  const expired = now.getTime() > renewed + (lease.durationSeconds ?? LEASE_SECONDS) * 1000;
+  if (expired || forceUnlock) return { kind: 'take', takeover: true };
+  return { kind: 'refuse', holder: lease.holder, since: lease.acquiredAt ?? lease.renewedAt ?? 'unknown' };
+}
