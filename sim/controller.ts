@@ -79,6 +79,7 @@ export class ServiceController {
   private readonly state = new Map<string, ServiceState>(); // ns/name
   private readonly timers = new Set<NodeJS.Timeout>();
   private syncTimer?: NodeJS.Timeout;
+  private resync?: NodeJS.Timeout;
   private syncing = Promise.resolve();
   private stopped = false;
   private known = new Map<string, SimPod>(); // running pods by uid, to notice deletions
@@ -106,11 +107,14 @@ export class ServiceController {
     }
     await Promise.all([this.services.start(), this.pods.start()]);
     this.queueSync();
+    // A periodic resync, as real controllers do, so that an event lost while a watch restarts is not lost for good.
+    this.resync = setInterval(() => this.queueSync(), 2000);
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.syncTimer);
+    clearInterval(this.resync);
     for (const t of this.timers) clearTimeout(t);
     await Promise.all([this.services?.stop(), this.pods?.stop()]);
     await this.syncing.catch(() => undefined);

@@ -2,15 +2,27 @@
 // renewed in the background, released at the end whatever happens.
 import { hostname } from 'node:os';
 import { GateError } from '../core/errors.js';
-import { LEASE_SECONDS, decideLock, leaseName, type LeaseState } from '../core/lock.js';
+import { LEASE_SECONDS, decideLock, holderIdentity, holderProcess, leaseName, type LeaseState } from '../core/lock.js';
 import type { Cluster } from '../k8s/types.js';
 import type { Ui } from '../ui/terminal.js';
 
+/** A holder on this machine whose process has ended (a crash, Ctrl-C, kill) holds nothing any more. */
+function sessionGone(holder: string): boolean {
+  const p = holderProcess(holder);
+  if (!p || p.host !== hostname() || p.pid === process.pid) return false;
+  try {
+    process.kill(p.pid, 0);
+    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
 export async function withLock<T>(cluster: Cluster, ui: Ui, statefulSet: string, who: string, forceUnlock: boolean, fn: () => Promise<T>): Promise<T> {
   const name = leaseName(statefulSet);
-  const me = `${who} (${hostname()} pid ${process.pid})`;
+  const me = holderIdentity(who, hostname(), process.pid);
   const current = await cluster.readLease(name);
-  const decision = decideLock(current, me, new Date(), forceUnlock);
+  const decision = decideLock(current, me, new Date(), forceUnlock, current?.holder ? sessionGone(current.holder) : false);
   if (decision.kind === 'refuse') {
     throw new GateError(
       `statefulset "${statefulSet}" is being changed by ${decision.holder} since ${decision.since} (lease ${cluster.namespace}/${name}); ` +

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decideLock } from '../../src/core/lock.js';
+import { decideLock, holderIdentity, holderProcess } from '../../src/core/lock.js';
 
 const now = new Date('2026-11-26T12:00:00Z');
 const held = (renewedAt: string, holder = 'bob@laptop:41') => ({ holder, acquiredAt: '2026-11-26T11:50:00Z', renewedAt, durationSeconds: 30, resourceVersion: '5' });
@@ -20,5 +20,12 @@ describe('decideLock', () => {
   });
   it('keeps its own lock', () => {
     expect(decideLock(held('2026-11-26T11:59:59Z', 'alice'), 'alice', now, false)).toEqual({ kind: 'take', takeover: false });
+  });
+  it('takes over from a session known to be gone', () => {
+    expect(decideLock(held('2026-11-26T11:59:59Z'), 'alice', now, false, true)).toEqual({ kind: 'take', takeover: true });
+  });
+  it('reads host and pid back from a holder identity', () => {
+    expect(holderProcess(holderIdentity('alice@corp', 'laptop-7', 4242))).toEqual({ host: 'laptop-7', pid: 4242 });
+    expect(holderProcess('someone else')).toBeUndefined();
   });
 });
