@@ -6,7 +6,7 @@ import { nextCommand } from './commands/next.js';
 import { startCommand } from './commands/start.js';
 import { statusCommand } from './commands/status.js';
 import { versionCommand } from './commands/version.js';
-import { UsageError, exitCodeOf } from './core/errors.js';
+import { SilentExit, UsageError, exitCodeOf } from './core/errors.js';
 import { processIo } from './ui/terminal.js';
 import { VERSION } from './version.js';
 
@@ -46,6 +46,7 @@ export async function main(argv: string[], deps: Deps = realDeps()): Promise<num
     if (output) deps.io.stdout.write(`${output}\n`);
     return 0;
   } catch (e) {
+    if (e instanceof SilentExit) return e.exitCode;
     const message = e instanceof Error ? e.message : String(e);
     const hint = e instanceof UsageError ? `\nSee '${SCRIPT_NAME} --help'.` : '';
     deps.io.stderr.write(`error: ${message}${hint}\n`);

@@ -1,5 +1,6 @@
 import type { ArgumentsCamelCase, CommandModule } from 'yargs';
-import { UsageError } from '../core/errors.js';
+import { SilentExit, UsageError } from '../core/errors.js';
+import { RECORD_ANNOTATION, decodeRecord } from '../core/upgrade.js';
 import { toStatusView, type StatusView } from '../core/status-view.js';
 import type { Cluster } from '../k8s/types.js';
 import { OUTPUT_FORMATS, type OutputFormat } from '../ui/formats.js';
@@ -23,9 +24,22 @@ export function validateStatusOptions(args: Pick<StatusArgs, 'statefulset' | 'ou
   return { name: args.statefulset, output: args.output as OutputFormat };
 }
 
+/** Exit codes of `status`: scripts and CI gate on them. */
+export const STATUS_EXIT = { none: 0, inProgress: 4, failed: 3 } as const;
+
+/** Failed: a pod outside the drained batch is missing or not Ready. */
+export function statusExitCode(view: StatusView): number {
+  if (!view.upgrade) return STATUS_EXIT.none;
+  const broken = view.pods.some((p) => p.step !== 'draining' && (!p.exists || !p.ready));
+  return broken ? STATUS_EXIT.failed : STATUS_EXIT.inProgress;
+}
+
+/** Three API calls whatever the replica count: the StatefulSet, its pods, the namespace's LoadBalancer Services. */
 export async function runStatus(o: StatusOptions, cluster: Cluster, ui: Ui): Promise<StatusView> {
   const { sts, pods } = await cluster.readStatefulSetWithPods(o.name);
-  const view = toStatusView(sts, pods);
+  const text = sts.annotations[RECORD_ANNOTATION];
+  const record = text ? decodeRecord(text) : undefined;
+  const view = toStatusView(sts, pods, record, record ? await cluster.listLoadBalancerServices() : []);
   const { renderData, renderStatusTable } = await import('../ui/render.js');
   ui.result(o.output === 'table' ? renderStatusTable(view, ui.style) : renderData(o.output, view));
   return view;
@@ -33,7 +47,7 @@ export async function runStatus(o: StatusOptions, cluster: Cluster, ui: Ui): Pro
 
 export const statusCommand = (deps: Deps): CommandModule<GlobalArgs, StatusArgs> => ({
   command: 'status <statefulset>',
-  describe: 'Show the pods of a StatefulSet: ordinal, IP, node, images, revision, readiness',
+  describe: 'Show the pods of a StatefulSet and where an upgrade stands (exit 0: none, 4: in progress, 3: failed)',
   builder: (y) =>
     y
       .positional('statefulset', { type: 'string', demandOption: true, describe: 'Name of the StatefulSet' })
@@ -43,6 +57,7 @@ export const statusCommand = (deps: Deps): CommandModule<GlobalArgs, StatusArgs>
   handler: async (args: ArgumentsCamelCase<StatusArgs>) => {
     const options = validateStatusOptions(args);
     const { ui, cluster } = session(args, deps);
-    await runStatus(options, await cluster(), ui);
+    const code = statusExitCode(await runStatus(options, await cluster(), ui));
+    if (code !== 0) throw new SilentExit(code);
   },
 });

@@ -32,6 +32,13 @@ export class CancelledError extends CliError {
   }
 }
 
+/** A result that is an exit code and nothing else to say (status reporting an upgrade in progress). */
+export class SilentExit extends CliError {
+  constructor(exitCode: number) {
+    super('', exitCode);
+  }
+}
+
 /** An object the command needs does not exist. */
 export class NotFoundError extends CliError {
   constructor(

@@ -1,4 +1,6 @@
-import { ordinalsOf, revisionState, type ContainerImage, type PodSnapshot, type RevisionState, type StatefulSetSnapshot } from './workload.js';
+import { RS_WEIGHT_ANNOTATION, weightOf } from './rs-weight.js';
+import { surgeOrdinals, type Confirmation, type UpgradeRecord } from './upgrade.js';
+import { ordinalsOf, revisionState, type ServiceSnapshot, type ContainerImage, type PodSnapshot, type RevisionState, type StatefulSetSnapshot } from './workload.js';
 
 export interface PodRow {
   ordinal: number;
@@ -13,6 +15,23 @@ export interface PodRow {
   phase: string;
   ready: boolean;
   deleting: boolean;
+  /** During an upgrade: the weight each Service port gives this ordinal by the annotation, e.g. {"gw TCP/80": 0}. */
+  weights?: Record<string, number>;
+  /** During an upgrade: surge, upgraded, draining (between drain and restore) or pending. */
+  step?: 'surge' | 'upgraded' | 'draining' | 'pending';
+}
+
+export type UpgradePhase = 'walking' | 'finishing';
+
+export interface UpgradeView {
+  phase: UpgradePhase;
+  startedAt: string;
+  startedBy: string;
+  upgraded: number;
+  total: number;
+  batch: { index: number; of: number; phase: string } | null;
+  targetImages: ContainerImage[];
+  confirmations: (Confirmation & { what: string })[];
 }
 
 export interface StatusView {
@@ -28,10 +47,38 @@ export interface StatusView {
     images: ContainerImage[];
   };
   pods: PodRow[];
+  upgrade: UpgradeView | null;
 }
 
-/** The read-only status of a StatefulSet: one row per owned ordinal plus any pod beyond them. */
-export function toStatusView(sts: StatefulSetSnapshot, pods: PodSnapshot[]): StatusView {
+function upgradeView(record: UpgradeRecord): UpgradeView {
+  const current = record.batches.findIndex((b) => b.phase !== 'done');
+  return {
+    phase: record.finish ? 'finishing' : 'walking',
+    startedAt: record.startedAt,
+    startedBy: record.startedBy,
+    upgraded: record.batches.filter((b) => b.phase === 'done').reduce((n, b) => n + b.ordinals.length, 0),
+    total: record.originalReplicas,
+    batch: current < 0 ? null : { index: current + 1, of: record.batches.length, phase: record.batches[current]!.phase },
+    targetImages: record.targetImages,
+    confirmations: [
+      ...record.batches.flatMap((b) => (b.confirmation ? [{ ...b.confirmation, what: `ordinals ${b.ordinals.join(', ')}` }] : [])),
+      ...(record.finish?.confirmation ? [{ ...record.finish.confirmation, what: 'surge pods' }] : []),
+    ],
+  };
+}
+
+function stepOf(record: UpgradeRecord, ordinal: number): PodRow['step'] {
+  if (surgeOrdinals(record).includes(ordinal)) return record.finish ? 'draining' : 'surge';
+  const batch = record.batches.find((b) => b.ordinals.includes(ordinal));
+  if (!batch || batch.phase === 'pending') return 'pending';
+  return batch.phase === 'done' ? 'upgraded' : 'draining';
+}
+
+/**
+ * The status of a StatefulSet: one row per owned ordinal plus any pod beyond them; during an
+ * upgrade also each pod's place in the walk and the weight the Service annotations give it now.
+ */
+export function toStatusView(sts: StatefulSetSnapshot, pods: PodSnapshot[], record?: UpgradeRecord, services: ServiceSnapshot[] = []): StatusView {
   const byOrdinal = new Map(pods.map((p) => [p.ordinal, p]));
   const ordinals = [...new Set([...ordinalsOf(sts), ...byOrdinal.keys()])].sort((a, b) => a - b);
   return {
@@ -46,27 +93,38 @@ export function toStatusView(sts: StatefulSetSnapshot, pods: PodSnapshot[]): Sta
       updateRevision: sts.updateRevision ?? null,
       images: sts.containers,
     },
-    pods: ordinals.map((ordinal) => {
-      const pod = byOrdinal.get(ordinal);
-      if (!pod) {
-        return {
-          ordinal, pod: `${sts.name}-${ordinal}`, exists: false, ip: null, node: null, images: [],
-          revision: null, revisionState: 'unknown', phase: 'Missing', ready: false, deleting: false,
-        };
-      }
-      return {
-        ordinal,
-        pod: pod.name,
-        exists: true,
-        ip: pod.ip ?? null,
-        node: pod.node ?? null,
-        images: pod.containers,
-        revision: pod.revision ?? null,
-        revisionState: revisionState(sts, pod),
-        phase: pod.deleting ? 'Terminating' : pod.phase,
-        ready: pod.ready,
-        deleting: pod.deleting,
-      };
-    }),
+    upgrade: record ? upgradeView(record) : null,
+    pods: ordinals.map((ordinal) => ({ ...podRow(sts, ordinal, byOrdinal.get(ordinal)), ...(record ? upgradeColumns(record, services, ordinal) : {}) })),
+  };
+}
+
+function upgradeColumns(record: UpgradeRecord, services: ServiceSnapshot[], ordinal: number): Pick<PodRow, 'weights' | 'step'> {
+  const weights: Record<string, number> = {};
+  for (const svc of record.services) {
+    const current = services.find((s) => s.name === svc.name)?.annotations[RS_WEIGHT_ANNOTATION];
+    for (const port of svc.ports) weights[`${svc.name} ${port.proto}/${port.port}`] = weightOf(current, record.statefulSet, port, ordinal);
+  }
+  return { weights, step: stepOf(record, ordinal) };
+}
+
+function podRow(sts: StatefulSetSnapshot, ordinal: number, pod: PodSnapshot | undefined): PodRow {
+  if (!pod) {
+    return {
+      ordinal, pod: `${sts.name}-${ordinal}`, exists: false, ip: null, node: null, images: [],
+      revision: null, revisionState: 'unknown', phase: 'Missing', ready: false, deleting: false,
+    };
+  }
+  return {
+    ordinal,
+    pod: pod.name,
+    exists: true,
+    ip: pod.ip ?? null,
+    node: pod.node ?? null,
+    images: pod.containers,
+    revision: pod.revision ?? null,
+    revisionState: revisionState(sts, pod),
+    phase: pod.deleting ? 'Terminating' : pod.phase,
+    ready: pod.ready,
+    deleting: pod.deleting,
   };
 }

@@ -32,6 +32,13 @@ export function renderStatusTable(view: StatusView, style: Style): string {
     `Revisions: current ${s.currentRevision ?? '-'}, update ${s.updateRevision ?? '-'}${s.currentRevision === s.updateRevision ? ' (no change pending)' : ''}`,
     `Template images: ${images}`,
   ];
+  const u = view.upgrade;
+  if (u) {
+    header.push(
+      `${style.bold('Upgrade')}: ${u.phase}, ${u.upgraded} of ${u.total} upgraded${u.batch ? `, batch ${u.batch.index} of ${u.batch.of} ${u.batch.phase}` : ''}; started by ${u.startedBy} at ${u.startedAt}`,
+    );
+    for (const c of u.confirmations) header.push(`  confirmed ${c.what}: by ${c.by} at ${c.at}, ${c.afterSeconds}s after the drain`);
+  }
   const rows = view.pods.map((p) => [
     String(p.ordinal),
     p.pod,
@@ -41,6 +48,8 @@ export function renderStatusTable(view: StatusView, style: Style): string {
     p.exists ? `${p.revisionState === 'new' ? style.green('new') : p.revisionState === 'old' ? style.yellow('old') : 'unknown'} ${shortRevision(p.revision)}` : '-',
     p.exists ? (p.ready ? style.green('True') : style.red('False')) : '-',
     p.phase,
+    ...(u ? [p.step ?? '-', Object.entries(p.weights ?? {}).map(([k, w]) => `${k}=${w}`).join('\n') || '-'] : []),
   ]);
-  return [...header, table(['ORDINAL', 'POD', 'IP', 'NODE', 'IMAGES', 'REVISION', 'READY', 'STATUS'], rows, style)].join('\n');
+  const head = ['ORDINAL', 'POD', 'IP', 'NODE', 'IMAGES', 'REVISION', 'READY', 'STATUS', ...(u ? ['STEP', 'WEIGHT'] : [])];
+  return [...header, table(head, rows, style)].join('\n');
 }

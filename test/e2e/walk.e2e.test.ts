@@ -95,6 +95,15 @@ describe('start, next, finish', () => {
     const w: Workload = { namespace: await ctx.env.namespace('race'), name: 'gw', replicas: 2, strategy: 'OnDelete', ports: [{ port: 80, targetPort: 8080 }], image: 'gw:1', terminationGracePeriodSeconds: 5 };
     await ctx.env.deploy(w);
     expect((await runPlugin(['start', 'gw', '-n', w.namespace, '--image', 'app=gw:2'])).code).toBe(0);
+    const during = await runPlugin(['status', 'gw', '-n', w.namespace, '-o', 'json']);
+    expect(during.code).toBe(4); // in progress, waiting for the operator
+    const view = JSON.parse(during.stdout);
+    expect(view.upgrade).toMatchObject({ phase: 'walking', upgraded: 0, total: 2, startedBy: 'zlu-operator', batch: { index: 1, of: 2, phase: 'pending' } });
+    expect(view.pods.map((p: { pod: string; step: string; weights: Record<string, number>; revisionState: string }) => [p.pod, p.step, p.weights, p.revisionState])).toEqual([
+      ['gw-0', 'pending', { 'gw TCP/80': 10 }, 'old'],
+      ['gw-1', 'pending', { 'gw TCP/80': 10 }, 'old'],
+      ['gw-2', 'surge', { 'gw TCP/80': 10 }, 'new'],
+    ]);
     const args = ['next', 'gw', '-n', w.namespace, '--yes', '--min-drain', '3s'];
     const [a, b] = await Promise.all([runPlugin(args), runPlugin(args)]);
     const codes = [a.code, b.code].sort();
@@ -104,6 +113,9 @@ describe('start, next, finish', () => {
     const deletions = ctx.sim.controller.deletions.filter((d) => d.namespace === w.namespace).map((d) => d.pod).sort();
     expect(deletions).toEqual(['gw-0', 'gw-1']);
     expect((await runPlugin(['finish', 'gw', '-n', w.namespace, '--yes', '--min-drain', '3s'])).code).toBe(0);
+    const after = await runPlugin(['status', 'gw', '-n', w.namespace, '-o', 'json']);
+    expect(after.code).toBe(0);
+    expect(JSON.parse(after.stdout).upgrade).toBeNull();
     const leases = await kc.makeApiClient(CoordinationV1Api).listNamespacedLease({ namespace: w.namespace });
     expect(leases.items).toEqual([]);
   });
