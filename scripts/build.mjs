@@ -21,7 +21,6 @@ export const VERSION = `v${pkg.version}`;
 export const NAME = 'kubectl-zerolossupgrade';
 // Node LTS in the binary: the newest release that all five npm runtime packages carry.
 export const NODE_VERSION = '26.10.0';
-const K8S_ASSET = 'k8s.cjs';
 const ARCHIVE_TIME = new Date('2000-01-01T00:00:00Z');
 const SENTINEL = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 
@@ -55,19 +54,27 @@ const optionalStub = {
   },
 };
 
-// The Kubernetes layer (client-node and its dependencies, most of the code) is a second bundle,
-// embedded as a SEA asset and compiled only when a command opens the cluster: --help and
-// --version never parse it. This plugin swaps app.ts's dynamic import for the asset loader.
-const k8sFromSeaAsset = {
-  name: 'k8s-from-sea-asset',
+// Code that --help and --version never need is kept out of the SEA main script: each of these
+// dynamic imports becomes a bundle of its own, embedded as a SEA asset and compiled on first use.
+// The Kubernetes layer (client-node: most of the code), the prompts, the renderers.
+const LAZY = [
+  { asset: 'k8s.cjs', request: /\/k8s\/cluster\.js$/, entry: 'src/k8s/cluster.ts' },
+  { asset: 'prompts.cjs', request: /^@inquirer\/prompts$/, entry: '@inquirer/prompts' },
+  { asset: 'render.cjs', request: /\/ui\/render\.js$/, entry: 'src/ui/render.ts' },
+];
+
+const lazyFromSeaAssets = {
+  name: 'lazy-from-sea-assets',
   setup(b) {
-    b.onResolve({ filter: /\/k8s\/cluster\.js$/ }, (a) => (a.importer.endsWith('app.ts') ? { path: 'k8s', namespace: 'sea-asset' } : undefined));
-    b.onLoad({ filter: /.*/, namespace: 'sea-asset' }, () => ({
+    for (const lazy of LAZY) {
+      b.onResolve({ filter: lazy.request }, (a) => (a.kind === 'dynamic-import' ? { path: lazy.asset, namespace: 'sea-asset' } : undefined));
+    }
+    b.onLoad({ filter: /.*/, namespace: 'sea-asset' }, (a) => ({
       loader: 'js',
       contents: `
         const Module = require('node:module');
-        const m = new Module('${K8S_ASSET}');
-        m._compile(require('node:sea').getAsset('${K8S_ASSET}', 'utf8'), '${K8S_ASSET}');
+        const m = new Module(${JSON.stringify(a.path)});
+        m._compile(require('node:sea').getAsset(${JSON.stringify(a.path)}, 'utf8'), ${JSON.stringify(a.path)});
         module.exports = m.exports;`,
     }));
   },
@@ -89,11 +96,14 @@ const esbuildCommon = {
   alias: { punycode: 'punycode/' }, // the npm package, not Node's deprecated built-in
 };
 
-/** Writes build/bundle.cjs (the SEA main script) and build/k8s.cjs (its asset). */
+/** Writes build/bundle.cjs (the SEA main script) and the lazily loaded assets beside it. */
 export async function bundle() {
   mkdirSync(buildDir, { recursive: true });
-  await build({ ...esbuildCommon, entryPoints: [join(root, 'src/cli.ts')], outfile: join(buildDir, 'bundle.cjs'), plugins: [optionalStub, k8sFromSeaAsset] });
-  await build({ ...esbuildCommon, entryPoints: [join(root, 'src/k8s/cluster.ts')], outfile: join(buildDir, K8S_ASSET), plugins: [optionalStub] });
+  await build({ ...esbuildCommon, entryPoints: [join(root, 'src/cli.ts')], outfile: join(buildDir, 'bundle.cjs'), plugins: [optionalStub, lazyFromSeaAssets] });
+  for (const lazy of LAZY) {
+    const entry = lazy.entry.startsWith('src/') ? join(root, lazy.entry) : lazy.entry;
+    await build({ ...esbuildCommon, entryPoints: [entry], outfile: join(buildDir, lazy.asset), plugins: [optionalStub] });
+  }
   return join(buildDir, 'bundle.cjs');
 }
 
@@ -120,7 +130,7 @@ function seaBlob(bundlePath, codeCache) {
   writeFileSync(config, JSON.stringify({
     main: bundlePath,
     output: blob,
-    assets: { [K8S_ASSET]: join(buildDir, K8S_ASSET) },
+    assets: Object.fromEntries(LAZY.map((l) => [l.asset, join(buildDir, l.asset)])),
     disableExperimentalSEAWarning: true,
     useSnapshot: false,
     useCodeCache: codeCache,
@@ -190,7 +200,7 @@ async function main(argv) {
   for (const t of targets) if (!TARGETS[t]) throw new Error(`unknown target ${t}; known: ${Object.keys(TARGETS).join(', ')}`);
   const started = Date.now();
   const bundlePath = await bundle();
-  log(`bundle ${readFileSync(bundlePath).length} bytes + ${K8S_ASSET} ${readFileSync(join(buildDir, K8S_ASSET)).length} bytes`);
+  log(`bundle ${readFileSync(bundlePath).length} bytes; assets ${LAZY.map((l) => `${l.asset} ${readFileSync(join(buildDir, l.asset)).length}`).join(', ')} bytes`);
   if (argv.includes('--bundle-only')) return;
   // The code cache is V8 data for the exact binary that made it: only the host target can use it.
   const nativeBlob = targets.includes(HOST) ? seaBlob(bundlePath, true) : undefined;

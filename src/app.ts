@@ -1,6 +1,7 @@
 // Wires the commands into one yargs parser and is the single place where errors become exit codes.
 import yargs, { type Argv } from 'yargs';
 import { globalOptions, type Deps } from './commands/common.js';
+import { abortCommand } from './commands/abort.js';
 import { finishCommand } from './commands/finish.js';
 import { nextCommand } from './commands/next.js';
 import { startCommand } from './commands/start.js';
@@ -20,6 +21,7 @@ export function buildCli(deps: Deps): Argv {
     .command(startCommand(deps))
     .command(nextCommand(deps))
     .command(finishCommand(deps))
+    .command(abortCommand(deps))
     .command(statusCommand(deps))
     .command(versionCommand(deps))
     .demandCommand(1, `name a command; see '${SCRIPT_NAME} --help'`)

@@ -7,7 +7,7 @@ import type { Ui } from '../ui/terminal.js';
 import { session, type Deps, type GlobalArgs } from './common.js';
 import { drainOptions, validateNextOptions, type NextArgs, type NextOptions } from './next.js';
 import { withLock } from './lock.js';
-import { applyServiceAnnotations, audit, confirmDrain, readUpgrade, saveRecord, type WalkContext } from './walk.js';
+import { applyServiceAnnotations, audit, confirmDrain, readUpgrade, saveRecord, type Upgrade, type WalkContext } from './walk.js';
 
 export interface FinishArgs extends NextArgs {
   force: boolean;
@@ -23,12 +23,22 @@ export async function runFinish(o: FinishOptions, cluster: Cluster, ui: Ui, now 
 }
 
 async function finishUnderLock(o: FinishOptions, cluster: Cluster, ui: Ui, now: () => Date, who: string): Promise<void> {
-  let { sts, pods, record } = await readUpgrade(cluster, o.name);
-  const pending = pendingOrdinals(record);
-  if (pending.length > 0 && !record.finish && !o.force) {
+  const up = await readUpgrade(cluster, o.name);
+  const pending = pendingOrdinals(up.record);
+  if (pending.length > 0 && !up.record.finish && !o.force) {
     throw new GateError(`pods not yet upgraded: ${pending.map((p) => `${o.name}-${p}`).join(', ')}; walk them with: kubectl zerolossupgrade next ${o.name} (or pass --force)`);
   }
-  const ctx: WalkContext = { cluster, ui, now, who, minDrainMs: o.minDrainMs, timeoutMs: o.timeoutMs };
+  await retireSurge({ cluster, ui, now, who, minDrainMs: o.minDrainMs, timeoutMs: o.timeoutMs }, up, 'UpgradeFinished');
+}
+
+/**
+ * The end of every upgrade, finished or aborted: drain and confirm the surge pods, scale back,
+ * give each Service exactly its value from before, clear the record. Resumable like the rest.
+ */
+export async function retireSurge(ctx: WalkContext, up: Upgrade, reason: 'UpgradeFinished' | 'UpgradeAborted'): Promise<void> {
+  const { cluster, ui, now, who } = ctx;
+  const o = { name: up.sts.name, timeoutMs: ctx.timeoutMs };
+  let { sts, pods, record } = up;
   const save = async (next: UpgradeRecord) => {
     sts = await saveRecord(cluster, sts, next);
     record = next;
@@ -61,12 +71,14 @@ async function finishUnderLock(o: FinishOptions, cluster: Cluster, ui: Ui, now: 
   // Each Service gets back exactly what it had before the upgrade (no annotation if it had none).
   await applyServiceAnnotations(ctx, record, true);
   sts = await saveRecord(cluster, sts, null);
-  await audit(ctx, sts, 'UpgradeFinished', `by ${who}: ${record.targetImages.map((c) => `${c.name}=${c.image}`).join(', ')} on all ${record.originalReplicas} replicas; Service annotations restored`);
   const confirmations = record.batches.filter((b) => b.confirmation).length + (record.finish?.confirmation ? 1 : 0);
   const upgraded = record.batches.filter((b) => b.phase === 'done').flatMap((b) => b.ordinals).length;
+  const images = record.targetImages.map((c) => `${c.name}=${c.image}`).join(', ');
+  const verb = reason === 'UpgradeFinished' ? 'finished' : 'aborted';
+  await audit(ctx, sts, reason, `${verb} by ${who}: ${upgraded} of ${record.originalReplicas} pods on ${images}; Service annotations restored`);
   ui.result(
-    `upgrade of statefulset "${o.name}" finished in ${formatDuration(now().getTime() - new Date(record.startedAt).getTime())}: ` +
-      `${upgraded} pods upgraded, ${confirmations} drains confirmed, images ${record.targetImages.map((c) => `${c.name}=${c.image}`).join(', ')}; Service annotations restored`,
+    `upgrade of statefulset "${o.name}" ${verb} after ${formatDuration(now().getTime() - new Date(record.startedAt).getTime())}: ` +
+      `${upgraded} of ${record.originalReplicas} pods upgraded, ${confirmations} drains confirmed, images ${images}; Service annotations restored`,
   );
 }
 

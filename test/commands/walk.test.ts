@@ -134,3 +134,26 @@ describe('operator lock', () => {
     expect(cluster.events).toEqual(['Normal UpgradeStarted: by tester: 3 batches of up to 1, surge 0; target gw=nginx:2']);
   });
 });
+
+describe('abort', () => {
+  it('shows the impact, asks, clears the record and leaves an Event, deleting nothing', async () => {
+    const cluster = settled();
+    await runStart(start({ surge: 0 }), cluster, makeUi({ yes: true }, fakeIo()));
+    const deps = fakeDeps(cluster);
+    expect(await main(['abort', 'gw', '--yes', '--min-drain', '0s'], deps)).toBe(0);
+    expect(deps.io.stderr.text).toContain('staying on the old images: gw-0, gw-1, gw-2');
+    expect(deps.io.stdout.text).toContain('upgrade of statefulset "gw" aborted');
+    expect(cluster.sts!.annotations['zerolossupgrade.io/upgrade']).toBeUndefined();
+    expect(cluster.mutations.filter((m) => m.startsWith('delete'))).toEqual([]);
+    expect(cluster.events.at(-1)).toMatch(/^Normal UpgradeAborted: aborted by tester: 0 of 3 pods/);
+  });
+
+  it('without a terminal and without --yes asks nothing and changes nothing', async () => {
+    const cluster = settled();
+    await runStart(start({ surge: 0 }), cluster, makeUi({ yes: true }, fakeIo()));
+    const before = [...cluster.mutations];
+    const deps = fakeDeps(cluster);
+    expect(await main(['abort', 'gw'], deps)).toBe(2);
+    expect(cluster.mutations).toEqual(before);
+  });
+});

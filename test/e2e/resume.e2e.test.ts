@@ -1,29 +1,10 @@
 // Crash and resume: the process is killed (SIGKILL) at each step boundary in turn and the same
 // command is run again. The walk ends in the same state as an uninterrupted one, and the simulated
 // CLB never had a pod deleted while it gave that pod weight.
-import { spawn } from 'node:child_process';
-import { describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { RS_WEIGHT } from '../../sim/lb-weights.js';
 import { type Workload } from '../../sim/scenarios.js';
-import { adminClients, binary, runPlugin, useSimulator } from './support.js';
-
-/** Runs the binary and SIGKILLs it as soon as `marker` shows on stderr; resolves whether it was killed. */
-function runUntil(args: string[], marker: string): Promise<{ killed: boolean; stderr: string; code: number | null }> {
-  return new Promise((resolve) => {
-    const child = spawn(binary, args, { env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', KUBECONFIG: inject('operatorKubeconfig') }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    let killed = false;
-    child.stderr.on('data', (d) => {
-      stderr += d;
-      if (!killed && stderr.includes(marker)) {
-        killed = true;
-        child.kill('SIGKILL');
-      }
-    });
-    child.stdout.resume();
-    child.on('close', (code) => resolve({ killed, stderr, code }));
-  });
-}
+import { adminClients, runPlugin, runUntil, useSimulator } from './support.js';
 
 describe('crash and resume at every step boundary', () => {
   const ctx = useSimulator({ propagationDelayMs: 1000, jitterMs: 200 });

@@ -104,3 +104,21 @@ export function useSimulator(controller: { propagationDelayMs: number; jitterMs:
   afterAll(async () => ctx.sim.stop());
   return ctx;
 }
+
+/** Runs the binary and SIGKILLs it as soon as `marker` shows on stderr; resolves whether it was killed. */
+export function runUntil(args: string[], marker: string): Promise<{ killed: boolean; stderr: string; code: number | null }> {
+  return new Promise((resolve) => {
+    const child = spawn(binary, args, { env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', KUBECONFIG: inject('operatorKubeconfig') }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    let killed = false;
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      if (!killed && stderr.includes(marker)) {
+        killed = true;
+        child.kill('SIGKILL');
+      }
+    });
+    child.stdout.resume();
+    child.on('close', (code) => resolve({ killed, stderr, code }));
+  });
+}

@@ -1,0 +1,55 @@
+import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import { CancelledError } from '../core/errors.js';
+import { pendingOrdinals, surgeOrdinals } from '../core/upgrade.js';
+import type { Cluster } from '../k8s/types.js';
+import type { Ui } from '../ui/terminal.js';
+import { session, type Deps, type GlobalArgs } from './common.js';
+import { retireSurge } from './finish.js';
+import { withLock } from './lock.js';
+import { drainOptions, validateNextOptions, type NextArgs, type NextOptions } from './next.js';
+import { readUpgrade, waitRebuilt, type WalkContext } from './walk.js';
+
+/**
+ * Stops an upgrade without rebuilding more pods: pods already upgraded stay upgraded, the others
+ * keep the old image (the template keeps the new one, as after argo's abort), the surge pods are
+ * drained and removed, the Services get exactly their old annotations, the record goes.
+ */
+export async function runAbort(o: NextOptions, cluster: Cluster, ui: Ui, now = () => new Date()): Promise<void> {
+  const who = await cluster.whoAmI();
+  await withLock(cluster, ui, o.name, who, o.forceUnlock, async () => {
+    const ctx: WalkContext = { cluster, ui, now, who, minDrainMs: o.minDrainMs, timeoutMs: o.timeoutMs };
+    let up = await readUpgrade(cluster, o.name);
+    const { record } = up;
+    const done = record.batches.filter((b) => b.phase === 'done').flatMap((b) => b.ordinals);
+    const inFlight = record.batches.find((b) => b.phase === 'deleting' || b.phase === 'rebuilt');
+    const names = (ords: number[]) => ords.map((x) => `${o.name}-${x}`).join(', ') || 'none';
+    ui.info(ui.errStyle.bold(`Aborting the upgrade of statefulset "${o.name}":`));
+    ui.info(`  upgraded, staying on the new images: ${names(done)}`);
+    if (inFlight) ui.info(`  being rebuilt, will be waited for: ${names(inFlight.ordinals)}`);
+    ui.info(`  staying on the old images: ${names(pendingOrdinals(record).filter((x) => !inFlight?.ordinals.includes(x)))}`);
+    ui.info(`  surge pods drained and removed: ${names(record.finish?.phase === 'scaled' ? [] : surgeOrdinals(record))}`);
+    ui.info(`  Services ${record.services.map((s) => s.name).join(', ')}: lb-rs-weight back to its value before the upgrade`);
+    ui.info('  The template keeps the new images: pods recreated later get them.');
+    if (!(await ui.confirm(`Abort the upgrade of "${o.name}"?`))) throw new CancelledError('not aborted; nothing changed');
+    if (inFlight) {
+      // Deleted pods come back whatever we do; wait for them while they are still drained.
+      await waitRebuilt(ctx, up.sts, record, inFlight.ordinals);
+      up = await readUpgrade(cluster, o.name);
+    }
+    await retireSurge(ctx, up, 'UpgradeAborted');
+  });
+}
+
+export const abortCommand = (deps: Deps): CommandModule<GlobalArgs, NextArgs> => ({
+  command: 'abort <statefulset>',
+  describe: 'Stop an upgrade: rebuild no more pods, remove the surge pods, restore the Services',
+  builder: (y) =>
+    drainOptions(y)
+      .positional('statefulset', { type: 'string', demandOption: true, describe: 'Name of the StatefulSet' })
+      .example('kubectl zerolossupgrade abort nginx', 'Shows what stays and what goes, then asks') as Argv<NextArgs>,
+  handler: async (args: ArgumentsCamelCase<NextArgs>) => {
+    const options = validateNextOptions(args);
+    const { ui, cluster } = session(args, deps);
+    await runAbort(options, await cluster(), ui);
+  },
+});
