@@ -2,7 +2,7 @@
 // Services' resourceVersions unchanged.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { RS_WEIGHT } from '../../sim/lb-weights.js';
-import { loadBalancerService, statefulSet, type Workload } from '../../sim/scenarios.js';
+import { loadBalancerService, statefulSet, until, type Workload } from '../../sim/scenarios.js';
 import { adminClients, runPlugin, useSimulator } from './support.js';
 
 describe('refusals leave the cluster unchanged', () => {
@@ -25,6 +25,16 @@ describe('refusals leave the cluster unchanged', () => {
     await core.createNamespacedService({ namespace: ns, body: svc });
     await apps.createNamespacedStatefulSet({ namespace: ns, body: statefulSet(workload('lonely')) });
     for (const name of ['badanno', 'plain', 'lonely']) await ctx.env.rolledOut(workload(name), 'gw:1');
+    // The StatefulSet controller keeps writing status for a moment after the pods are Ready:
+    // wait until every resourceVersion holds still, or a refusal would seem to have changed something.
+    let last = '';
+    await until('the namespace at rest', 30_000, async () => {
+      const now = JSON.stringify(await versions());
+      const still = now === last;
+      last = now;
+      if (!still) await new Promise((r) => setTimeout(r, 1500));
+      return still;
+    });
   });
 
   const versions = async () => ({
