@@ -14,9 +14,9 @@ deletes the pods so they come back with the new image, checks them and gives
 them their traffic back. Every step is recorded on the StatefulSet, so an
 interrupted upgrade resumes where it stopped.`;
 
-const CAVEATS = `Run "kubectl zerolossupgrade --help" to start. The commands need get, list,
-watch and patch on statefulsets, services and pods, and delete on pods:
-see docs/rbac.yaml in the repository for the minimal Role.
+const CAVEATS = `Run "kubectl zerolossupgrade --help" to start. The commands need to read and
+patch statefulsets and services, list, watch and delete pods, create events
+and hold a lease: see docs/rbac.yaml in the repository for the minimal Role.
 
 On macOS on Apple silicon the binary is unsigned; sign it once with:
   codesign --force --sign - "$(command -v kubectl-zerolossupgrade)"`;

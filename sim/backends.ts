@@ -25,7 +25,6 @@ export const DEFAULT_BACKEND_OPTIONS: BackendOptions = { responseDelayMs: 5, sta
 export class Backends {
   private readonly containers = new Map<string, Container>(); // pod uid
   private readonly timers = new Set<NodeJS.Timeout>();
-  readonly log: string[] = [];
 
   constructor(private readonly options: BackendOptions = DEFAULT_BACKEND_OPTIONS) {}
 
@@ -68,7 +67,6 @@ export class Backends {
       }, this.options.startupDelayMs);
       this.timers.add(boot);
     }
-    this.log.push(`start ${pod.name} ${pod.ip}`);
   }
 
   /** Binds, retrying briefly: a recycled pod IP may still be held by the previous pod's listener. */
@@ -88,7 +86,6 @@ export class Backends {
   private terminate(c: Container): void {
     if (c.terminating) return;
     c.terminating = true;
-    this.log.push(`terminate ${c.pod.name} ${c.pod.ip}`);
     for (const s of c.servers) {
       s.close(); // stop accepting; Node also closes the idle keep-alive connections
       s.closeIdleConnections();

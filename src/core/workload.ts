@@ -54,10 +54,6 @@ export function parseOrdinal(statefulSetName: string, podName: string): number |
   return /^(0|[1-9]\d*)$/.test(rest) ? Number(rest) : undefined;
 }
 
-export function podName(statefulSetName: string, ordinal: number): string {
-  return `${statefulSetName}-${ordinal}`;
-}
-
 /** The ordinals a StatefulSet of this size owns, ascending (spec.ordinals.start honoured). */
 export function ordinalsOf(sts: Pick<StatefulSetSnapshot, 'replicas' | 'ordinalsStart'>, replicas = sts.replicas): number[] {
   return Array.from({ length: replicas }, (_, i) => sts.ordinalsStart + i);
