@@ -54,6 +54,8 @@ export interface Ui {
   readonly yes: boolean;
   /** Results: stdout, so they can be piped. */
   result(text: string): void;
+  /** Clears a terminal before a redraw; nothing when stdout is a file or pipe. */
+  clearScreen(): void;
   /** Progress, notices and warnings: stderr. */
   info(text: string): void;
   warn(text: string): void;
@@ -80,6 +82,9 @@ export function makeUi(flags: UiFlags, io: Io = processIo()): Ui {
     errStyle,
     yes: Boolean(flags.yes),
     result: (text) => io.stdout.write(line(text)),
+    clearScreen: () => {
+      if (io.stdout.isTTY) io.stdout.write('\x1b[H\x1b[2J');
+    },
     info: (text) => io.stderr.write(line(text)),
     warn: (text) => io.stderr.write(line(`${errStyle.yellow('warning:')} ${text}`)),
     confirm: async (message) => {

@@ -80,3 +80,29 @@ describe('main wiring', () => {
     expect(r.out).toMatch(/^kubectl-zerolossupgrade v\d+\.\d+\.\d+\S* \(node v\d+/);
   });
 });
+
+describe('status --watch', () => {
+  it('refreshes while an upgrade is in progress and stops when it ends', async () => {
+    const { RECORD_ANNOTATION, planBatches } = await import('../../src/core/upgrade.js');
+    const record = {
+      version: 1, statefulSet: 'gw', startedAt: 'T0', startedBy: 'alice', originalReplicas: 1, ordinalsStart: 0, surge: 0, batchSize: 1,
+      originalRevision: 'gw-1', originalImages: [], targetImages: [], services: [], batches: planBatches(0, 1, 1),
+    };
+    const cluster = new FakeCluster(statefulSet({ replicas: 1, annotations: { [RECORD_ANNOTATION]: JSON.stringify(record) } }), [pod(0)]);
+    const io = fakeIo();
+    let sleeps = 0;
+    const view = await runStatus({ name: 'gw', output: 'table', watch: true }, cluster, makeUi({}, io), async () => {
+      // The upgrade ends during the second wait.
+      if (++sleeps === 2) cluster.sts = { ...cluster.sts!, annotations: {} };
+    });
+    expect(sleeps).toBe(2);
+    expect(view.upgrade).toBeNull();
+    expect(cluster.calls.filter((c) => c.startsWith('readStatefulSetWithPods'))).toHaveLength(3);
+    expect(io.stdout.text.match(/Upgrade: walking/g)).toHaveLength(2);
+    expect(io.stdout.text).not.toContain('\x1b[2J'); // not a terminal: no screen clearing
+  });
+
+  it('refuses --watch with -o json', () => {
+    expect(() => validateStatusOptions({ statefulset: 'gw', output: 'json', watch: true })).toThrow('--watch shows the table');
+  });
+});
