@@ -5,6 +5,7 @@ import type { Cluster } from '../k8s/types.js';
 import type { Ui } from '../ui/terminal.js';
 import { session, type Deps, type GlobalArgs } from './common.js';
 import { retireSurge } from './finish.js';
+import { planRetire, printPlan } from './dry-run.js';
 import { withLock } from './lock.js';
 import { drainOptions, validateNextOptions, type NextArgs, type NextOptions } from './next.js';
 import { readUpgrade, waitRebuilt, type WalkContext } from './walk.js';
@@ -15,6 +16,7 @@ import { readUpgrade, waitRebuilt, type WalkContext } from './walk.js';
  * drained and removed, the Services get exactly their old annotations, the record goes.
  */
 export async function runAbort(o: NextOptions, cluster: Cluster, ui: Ui, now = () => new Date()): Promise<void> {
+  if (o.dryRun) return printPlan(ui, await planRetire(cluster, await readUpgrade(cluster, o.name), now()));
   const who = await cluster.whoAmI();
   await withLock(cluster, ui, o.name, who, o.forceUnlock, async () => {
     const ctx: WalkContext = { cluster, ui, now, who, minDrainMs: o.minDrainMs, timeoutMs: o.timeoutMs };

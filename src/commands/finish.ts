@@ -6,6 +6,7 @@ import type { Cluster } from '../k8s/types.js';
 import type { Ui } from '../ui/terminal.js';
 import { session, type Deps, type GlobalArgs } from './common.js';
 import { drainOptions, validateNextOptions, type NextArgs, type NextOptions } from './next.js';
+import { planRetire, printPlan } from './dry-run.js';
 import { withLock } from './lock.js';
 import { applyServiceAnnotations, audit, confirmDrain, readUpgrade, saveRecord, type Upgrade, type WalkContext } from './walk.js';
 
@@ -19,6 +20,7 @@ export interface FinishOptions extends NextOptions {
 
 export async function runFinish(o: FinishOptions, cluster: Cluster, ui: Ui, now = () => new Date()): Promise<void> {
   const who = await cluster.whoAmI();
+  if (o.dryRun) return finishUnderLock(o, cluster, ui, now, who); // reads only: no lock
   await withLock(cluster, ui, o.name, who, o.forceUnlock, () => finishUnderLock(o, cluster, ui, now, who));
 }
 
@@ -28,6 +30,7 @@ async function finishUnderLock(o: FinishOptions, cluster: Cluster, ui: Ui, now: 
   if (pending.length > 0 && !up.record.finish && !o.force) {
     throw new GateError(`pods not yet upgraded: ${pending.map((p) => `${o.name}-${p}`).join(', ')}; walk them with: kubectl zerolossupgrade next ${o.name} (or pass --force)`);
   }
+  if (o.dryRun) return printPlan(ui, await planRetire(cluster, up, now()));
   await retireSurge({ cluster, ui, now, who, minDrainMs: o.minDrainMs, timeoutMs: o.timeoutMs }, up, 'UpgradeFinished');
 }
 

@@ -6,6 +6,7 @@ import { revisionState, type PodSnapshot } from '../core/workload.js';
 import type { Cluster } from '../k8s/types.js';
 import type { Ui } from '../ui/terminal.js';
 import { session, type Deps, type GlobalArgs } from './common.js';
+import { planNextBatch, printPlan } from './dry-run.js';
 import { withLock } from './lock.js';
 import { walkOptions } from './start.js';
 import { applyServiceAnnotations, assertDrained, audit, confirmDrain, readUpgrade, saveRecord, waitRebuilt, type Upgrade, type WalkContext } from './walk.js';
@@ -16,17 +17,19 @@ export interface NextArgs extends GlobalArgs {
   'min-drain': string;
   timeout: string;
   'force-unlock': boolean;
+  'dry-run': boolean;
 }
 
 export interface NextOptions {
   name: string;
   forceUnlock: boolean;
+  dryRun: boolean;
   minDrainMs: number;
   timeoutMs: number;
 }
 
-export function validateNextOptions(a: Pick<NextArgs, 'statefulset' | 'min-drain' | 'timeout' | 'force-unlock'>): NextOptions {
-  return { name: a.statefulset, forceUnlock: a['force-unlock'], minDrainMs: parseDuration('min-drain', a['min-drain']), timeoutMs: parseDuration('timeout', a.timeout) };
+export function validateNextOptions(a: Pick<NextArgs, 'statefulset' | 'min-drain' | 'timeout' | 'force-unlock' | 'dry-run'>): NextOptions {
+  return { name: a.statefulset, forceUnlock: a['force-unlock'], dryRun: a['dry-run'], minDrainMs: parseDuration('min-drain', a['min-drain']), timeoutMs: parseDuration('timeout', a.timeout) };
 }
 
 export function podTable(ui: Ui, pods: PodSnapshot[], ordinals: number[], stsName: string): string[] {
@@ -99,6 +102,11 @@ export async function walkBatch(ctx: WalkContext, up: Upgrade, index: number): P
 }
 
 export async function runNext(o: NextOptions, cluster: Cluster, ui: Ui, now = () => new Date()): Promise<void> {
+  if (o.dryRun) {
+    const up = await readUpgrade(cluster, o.name);
+    printPlan(ui, await planNextBatch(cluster, up, now()));
+    return;
+  }
   const who = await cluster.whoAmI();
   await withLock(cluster, ui, o.name, who, o.forceUnlock, () => walkRemaining(o, cluster, ui, { cluster, ui, now, who, minDrainMs: o.minDrainMs, timeoutMs: o.timeoutMs }));
 }

@@ -8,6 +8,7 @@ import { revisionState, selectsPods, type ContainerImage, type ServiceSnapshot }
 import type { Cluster } from '../k8s/types.js';
 import type { Ui } from '../ui/terminal.js';
 import { session, type Deps, type GlobalArgs } from './common.js';
+import { printPlan, stsPatchStep } from './dry-run.js';
 import { withLock } from './lock.js';
 import { audit, isRebuilt, observed, saveRecord } from './walk.js';
 
@@ -22,6 +23,7 @@ export interface StartArgs extends GlobalArgs {
   force: boolean;
   timeout: string;
   'force-unlock': boolean;
+  'dry-run': boolean;
 }
 
 export interface StartOptions {
@@ -33,12 +35,13 @@ export interface StartOptions {
   force: boolean;
   timeoutMs: number;
   forceUnlock: boolean;
+  dryRun: boolean;
 }
 
 // A container image reference: [registry[:port]/]path[:tag][@digest], lower-case path components.
 const IMAGE_REF = /^(?:[a-zA-Z0-9.-]+(?::\d+)?\/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;
 
-export function validateStartOptions(a: Pick<StartArgs, 'statefulset' | 'image' | 'batch' | 'surge' | 'service' | 'force' | 'timeout'> & { 'force-unlock'?: boolean }): StartOptions {
+export function validateStartOptions(a: Pick<StartArgs, 'statefulset' | 'image' | 'batch' | 'surge' | 'service' | 'force' | 'timeout'> & { 'force-unlock'?: boolean; 'dry-run'?: boolean }): StartOptions {
   const images = (a.image ?? []).map((pair) => {
     const eq = pair.indexOf('=');
     if (eq <= 0) throw new UsageError(`--image "${pair}": use CONTAINER=IMAGE, e.g. --image nginx=nginx:1.25.4`);
@@ -50,7 +53,7 @@ export function validateStartOptions(a: Pick<StartArgs, 'statefulset' | 'image' 
   if (!Number.isInteger(a.batch) || a.batch < 1) throw new UsageError(`--batch must be a whole number of at least 1 (got ${a.batch})`);
   const surge = a.surge ?? a.batch;
   if (!Number.isInteger(surge) || surge < 0) throw new UsageError(`--surge must be a whole number of at least 0 (got ${a.surge})`);
-  return { name: a.statefulset, images, batch: a.batch, surge, services: a.service ?? [], force: a.force, timeoutMs: parseDuration('timeout', a.timeout), forceUnlock: a['force-unlock'] ?? false };
+  return { name: a.statefulset, images, batch: a.batch, surge, services: a.service ?? [], force: a.force, timeoutMs: parseDuration('timeout', a.timeout), forceUnlock: a['force-unlock'] ?? false, dryRun: a['dry-run'] ?? false };
 }
 
 /** The Services whose lb-rs-weight the walk manages: the direct-access LoadBalancers selecting the pods. */
@@ -88,6 +91,7 @@ export function pickServices(all: ServiceSnapshot[], podLabels: Record<string, s
 
 export async function runStart(o: StartOptions, cluster: Cluster, ui: Ui, now = () => new Date()): Promise<void> {
   const who = await cluster.whoAmI();
+  if (o.dryRun) return startUnderLock(o, cluster, ui, now, who); // reads only: no lock
   await withLock(cluster, ui, o.name, who, o.forceUnlock, () => startUnderLock(o, cluster, ui, now, who));
 }
 
@@ -151,11 +155,16 @@ async function startUnderLock(o: StartOptions, cluster: Cluster, ui: Ui, now: ()
     batches: planBatches(sts.ordinalsStart, sts.replicas, o.batch),
   };
   // One conditional patch: the record, the new images and the surge land together or not at all.
-  await cluster.patchStatefulSet(o.name, sts.resourceVersion, {
+  const change = {
     annotations: { [RECORD_ANNOTATION]: JSON.stringify(record) },
     ...(adopting ? {} : { images: o.images }),
     ...(o.surge > 0 ? { replicas: sts.replicas + o.surge } : {}),
-  });
+  };
+  if (o.dryRun) {
+    printPlan(ui, [stsPatchStep(o.name, sts.resourceVersion, change), { request: `wait until surge pods ${surgeOrdinals(record).map((s) => `${o.name}-${s}`).join(', ') || '(none)'} are Running and Ready at the new revision` }]);
+    return;
+  }
+  await cluster.patchStatefulSet(o.name, sts.resourceVersion, change);
   const summary = `${record.batches.length} batches of up to ${o.batch}, surge ${o.surge}; target ${targetImages.map((c) => `${c.name}=${c.image}`).join(', ')}`;
   ui.info(`recorded the upgrade of statefulset "${o.name}": ${summary}`);
   await audit({ cluster, ui }, sts, 'UpgradeStarted', `by ${who}: ${summary}`);
@@ -192,7 +201,8 @@ async function waitForSurge(o: StartOptions, cluster: Cluster, ui: Ui, record: U
 export function walkOptions<T>(y: Argv<T>) {
   return y
     .option('timeout', { type: 'string', default: '5m', describe: 'How long to wait for pods to become Ready' })
-    .option('force-unlock', { type: 'boolean', default: false, describe: "Take the StatefulSet's operator lock from another session (only if it is gone)" });
+    .option('force-unlock', { type: 'boolean', default: false, describe: "Take the StatefulSet's operator lock from another session (only if it is gone)" })
+    .option('dry-run', { type: 'boolean', default: false, describe: 'Print the exact patches and deletions, in order, and change nothing' });
 }
 
 export const startCommand = (deps: Deps): CommandModule<GlobalArgs, StartArgs> => ({

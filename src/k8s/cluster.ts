@@ -22,6 +22,7 @@ import type { PodSnapshot, ServiceEvent, ServiceSnapshot, StatefulSetSnapshot } 
 import { connect, translateApiError, type ApiAction, type Connection } from './client.js';
 import { selectorString, toPodSnapshots, toStatefulSetSnapshot } from './convert.js';
 import type { ConnectionFlags } from './kubeconfig.js';
+import { annotationPatch, statefulSetPatch } from './patches.js';
 import type { Cluster, StatefulSetChange } from './types.js';
 
 const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
@@ -79,12 +80,7 @@ export class KubeCluster implements Cluster {
   }
 
   async patchStatefulSet(name: string, resourceVersion: string, change: StatefulSetChange): Promise<StatefulSetSnapshot> {
-    // resourceVersion in a patch makes it conditional: the server refuses it (409) if the object moved.
-    const body: Record<string, unknown> = { metadata: { resourceVersion, ...(change.annotations ? { annotations: change.annotations } : {}) } };
-    const spec: Record<string, unknown> = {};
-    if (change.replicas !== undefined) spec.replicas = change.replicas;
-    if (change.images) spec.template = { spec: { containers: change.images.map((c) => ({ name: c.name, image: c.image })) } };
-    if (Object.keys(spec).length > 0) body.spec = spec;
+    const body = statefulSetPatch(resourceVersion, change);
     const sts = await this.call({ verb: 'patch', resource: 'statefulsets', name }, () =>
       this.apps.patchNamespacedStatefulSet({ name, namespace: this.namespace, body }, strategic),
     );
@@ -101,7 +97,7 @@ export class KubeCluster implements Cluster {
   }
 
   async setServiceAnnotation(name: string, resourceVersion: string, key: string, value: string | undefined): Promise<ServiceSnapshot> {
-    const body = { metadata: { resourceVersion, annotations: { [key]: value ?? null } } };
+    const body = annotationPatch(resourceVersion, key, value);
     return toServiceSnapshot(
       await this.call({ verb: 'patch', resource: 'services', name }, () => this.core.patchNamespacedService({ name, namespace: this.namespace, body }, merge)),
     );

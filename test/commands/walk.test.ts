@@ -157,3 +157,42 @@ describe('abort', () => {
     expect(cluster.mutations).toEqual(before);
   });
 });
+
+describe('--dry-run', () => {
+  it('start prints the one conditional patch and changes nothing', async () => {
+    const cluster = settled();
+    const deps = fakeDeps(cluster);
+    expect(await main(['start', 'gw', '--image', 'gw=nginx:2', '--dry-run'], deps)).toBe(0);
+    expect(cluster.mutations).toEqual([]);
+    expect(cluster.leases.size).toBe(0);
+    const out = deps.io.stdout.text;
+    expect(out).toContain('dry run: nothing was changed. In order, the command would:');
+    expect(out).toContain('1. PATCH statefulset gw (strategic merge)');
+    const body = JSON.parse(out.split('\n')[2]!);
+    expect(body.metadata.resourceVersion).toBe('100');
+    expect(body.spec).toEqual({ replicas: 4, template: { spec: { containers: [{ name: 'gw', image: 'nginx:2' }] } } });
+    expect(JSON.parse(body.metadata.annotations['zerolossupgrade.io/upgrade']).batches).toHaveLength(3);
+    expect(out).toContain('2. wait until surge pods gw-3 are Running and Ready');
+  });
+
+  it('next prints drain, deletion with the uid precondition, and restore, and changes nothing', async () => {
+    const cluster = settled();
+    await runStart(start({ surge: 0 }), cluster, makeUi({ yes: true }, fakeIo()));
+    cluster.sts = { ...cluster.sts!, updateRevision: 'gw-2' }; // what the controller does after the template change
+    const before = [...cluster.mutations];
+    const deps = fakeDeps(cluster);
+    expect(await main(['next', 'gw', '--dry-run'], deps)).toBe(0);
+    expect(cluster.mutations).toEqual(before);
+    const lines = deps.io.stdout.text.split('\n');
+    expect(lines[1]).toBe('1. PATCH statefulset gw (strategic merge)');
+    expect(lines[3]).toBe('2. PATCH service gw (merge)');
+    expect(JSON.parse(lines[4]!).metadata.annotations['service.cloud.tencent.com/lb-rs-weight']).toBe(
+      '{"defaultWeight":10,"groups":[{"key":{"proto":"TCP","port":80},"statefulSets":[{"name":"gw","weights":[{"weight":0,"podIndexes":[0]}]}]}]}',
+    );
+    expect(lines[5]).toMatch(/^3\. wait --min-drain, then ask the operator/);
+    expect(lines[6]).toBe('4. DELETE pod gw-0');
+    expect(JSON.parse(lines[7]!)).toEqual({ preconditions: { uid: 'uid-0' } });
+    expect(lines[9]).toBe('6. PATCH service gw (merge) (restore)');
+    expect(JSON.parse(lines[10]!).metadata.annotations['service.cloud.tencent.com/lb-rs-weight']).toBeNull();
+  });
+});

@@ -69,4 +69,21 @@ describe('refusals leave the cluster unchanged', () => {
     expect(r.stderr).toContain('error: pods not yet upgraded: ok-0, ok-1; walk them with: kubectl zerolossupgrade next ok');
     expect(await versions()).toEqual(before);
   });
+
+  it('--dry-run on every changing command prints requests and leaves every resourceVersion unchanged', async () => {
+    // 'ok' has an upgrade recorded by the test above.
+    const before = await versions();
+    for (const args of [['next', 'ok'], ['finish', 'ok', '--force'], ['abort', 'ok'], ['start', 'badanno', '--image', 'app=gw:2']]) {
+      const r = await runPlugin([...args, '--dry-run', '-n', ns]);
+      if (args[1] === 'badanno') {
+        expect(r.code).toBe(3); // preflight still refuses in a dry run
+        continue;
+      }
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/^dry run: nothing was changed\. In order, the command would:\n1\. /);
+    }
+    const next = await runPlugin(['next', 'ok', '--dry-run', '-n', ns]);
+    expect(next.stdout).toContain('DELETE pod ok-0');
+    expect(await versions()).toEqual(before);
+  });
 });
