@@ -4,6 +4,7 @@ import { globalOptions, type Deps } from './commands/common.js';
 import { abortCommand } from './commands/abort.js';
 import { finishCommand } from './commands/finish.js';
 import { nextCommand } from './commands/next.js';
+import { rollbackCommand } from './commands/rollback.js';
 import { startCommand } from './commands/start.js';
 import { statusCommand } from './commands/status.js';
 import { versionCommand } from './commands/version.js';
@@ -22,6 +23,7 @@ export function buildCli(deps: Deps): Argv {
     .command(nextCommand(deps))
     .command(finishCommand(deps))
     .command(abortCommand(deps))
+    .command(rollbackCommand(deps))
     .command(statusCommand(deps))
     .command(versionCommand(deps))
     .demandCommand(1, `name a command; see '${SCRIPT_NAME} --help'`)

@@ -111,7 +111,7 @@ export async function runNext(o: NextOptions, cluster: Cluster, ui: Ui, now = ()
   await withLock(cluster, ui, o.name, who, o.forceUnlock, () => walkRemaining(o, cluster, ui, { cluster, ui, now, who, minDrainMs: o.minDrainMs, timeoutMs: o.timeoutMs }));
 }
 
-async function walkRemaining(o: NextOptions, cluster: Cluster, ui: Ui, ctx: WalkContext): Promise<void> {
+export async function walkRemaining(o: NextOptions, cluster: Cluster, ui: Ui, ctx: WalkContext): Promise<void> {
   // Read under the lock: what another operator did before we got it counts.
   let up = await readUpgrade(cluster, o.name);
   if (up.record.finish) throw new GateError(`the upgrade of "${o.name}" is finishing; run: kubectl zerolossupgrade finish ${o.name}`);

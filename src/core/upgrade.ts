@@ -55,6 +55,8 @@ export interface UpgradeRecord {
   services: ServiceRecord[];
   batches: Batch[];
   finish?: { phase: 'drained' | 'confirmed' | 'scaled'; drainedAt: string; confirmation?: Confirmation };
+  /** Set when the upgrade was turned back: the walk now returns pods to the original template. */
+  rollback?: { at: string; by: string; from: ContainerImage[] };
 }
 
 export class RecordError extends Error {}
@@ -120,4 +122,26 @@ export function decodeRecord(text: string): UpgradeRecord {
 /** Ordinals of the original replicas not yet upgraded. */
 export function pendingOrdinals(r: UpgradeRecord): number[] {
   return r.batches.filter((b) => b.phase !== 'done').flatMap((b) => b.ordinals);
+}
+
+/**
+ * The record of a rollback: the walk turns around. Targets become the originals; the ordinals
+ * already on the new revision are walked back in batches; a batch caught mid-walk stays drained and
+ * is confirmed again (its pods may have come back on either template). Surge pods leave at finish.
+ */
+export function rollbackRecord(r: UpgradeRecord, onNewRevision: number[], at: string, by: string): UpgradeRecord {
+  const inFlight = r.batches.find((b) => b.phase !== 'pending' && b.phase !== 'done');
+  const surge = surgeOrdinals(r);
+  const back = onNewRevision.filter((o) => !surge.includes(o) && !inFlight?.ordinals.includes(o)).sort((a, b) => a - b);
+  const batches: Batch[] = inFlight ? [{ ordinals: inFlight.ordinals, phase: 'drained', drainedAt: inFlight.drainedAt }] : [];
+  for (let i = 0; i < back.length; i += r.batchSize) batches.push({ ordinals: back.slice(i, i + r.batchSize), phase: 'pending' });
+  return {
+    ...r,
+    originalRevision: r.targetRevision ?? r.originalRevision,
+    targetRevision: r.originalRevision,
+    originalImages: r.targetImages,
+    targetImages: r.originalImages,
+    batches,
+    rollback: { at, by, from: r.targetImages },
+  };
 }

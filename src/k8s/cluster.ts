@@ -87,6 +87,18 @@ export class KubeCluster implements Cluster {
     return toStatefulSetSnapshot(sts);
   }
 
+  async restoreTemplate(name: string, resourceVersion: string, revision: string, annotations: Record<string, string | null>): Promise<StatefulSetSnapshot> {
+    const rev = await this.call({ verb: 'get', resource: 'controllerrevisions', name: revision }, () =>
+      this.apps.readNamespacedControllerRevision({ name: revision, namespace: this.namespace }),
+    );
+    // The revision's data is the strategic-merge patch that restores its template ($patch: replace).
+    const body = { ...(rev.data as Record<string, unknown>), metadata: { resourceVersion, annotations } };
+    const sts = await this.call({ verb: 'patch', resource: 'statefulsets', name }, () =>
+      this.apps.patchNamespacedStatefulSet({ name, namespace: this.namespace, body }, strategic),
+    );
+    return toStatefulSetSnapshot(sts);
+  }
+
   async listLoadBalancerServices(): Promise<ServiceSnapshot[]> {
     const list = await this.call({ verb: 'list', resource: 'services' }, () => this.core.listNamespacedService({ namespace: this.namespace }));
     return list.items.map(toServiceSnapshot).filter((s) => s.type === 'LoadBalancer');

@@ -29,6 +29,11 @@ export interface Cluster {
   whoAmI(): Promise<string>;
   /** An Event on the StatefulSet, for `kubectl describe statefulset`. */
   recordEvent(sts: StatefulSetSnapshot, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void>;
+  /**
+   * Puts back the pod template a ControllerRevision recorded (kubectl rollout undo's patch), together
+   * with annotations, conditional on resourceVersion.
+   */
+  restoreTemplate(name: string, resourceVersion: string, revision: string, annotations: Record<string, string | null>): Promise<StatefulSetSnapshot>;
   readLease(name: string): Promise<LeaseState | undefined>;
   /** Creates the Lease (no resourceVersion) or replaces it if still at `resourceVersion`; 409 otherwise. */
   writeLease(name: string, resourceVersion: string | undefined, holder: string, acquiredAt: string, durationSeconds: number): Promise<LeaseState>;

@@ -73,3 +73,23 @@ describe('record encoding', () => {
     expect(() => decodeRecord(text)).toThrow(message);
   });
 });
+
+describe('rollbackRecord', () => {
+  it('turns the walk around: targets swap, upgraded ordinals walk back, a batch caught mid-walk stays drained', async () => {
+    const { rollbackRecord } = await import('../../src/core/upgrade.js');
+    let r = record({ batchSize: 1, batches: planBatches(0, 5, 1) });
+    for (const to of ['drained', 'confirmed', 'deleting', 'rebuilt', 'done'] as const) r = advance(r, 0, to, to === 'drained' ? { drainedAt: 'T0' } : {});
+    r = advance(r, 1, 'drained', { drainedAt: 'T1' });
+    // ordinal 0 upgraded, 1 drained (pod maybe new already), 5 is the surge pod
+    const back = rollbackRecord(r, [0, 1, 5], 'T2', 'bob');
+    expect(back.targetImages).toEqual(r.originalImages);
+    expect(back.originalImages).toEqual(r.targetImages);
+    expect(back.targetRevision).toBe('gw-1');
+    expect(back.batches).toEqual([
+      { ordinals: [1], phase: 'drained', drainedAt: 'T1' },
+      { ordinals: [0], phase: 'pending' },
+    ]);
+    expect(drainedOrdinals(back)).toEqual([1]); // what stays at weight 0 across the turn
+    expect(back.rollback).toEqual({ at: 'T2', by: 'bob', from: r.targetImages });
+  });
+});

@@ -162,6 +162,11 @@ export class FakeCluster implements Cluster {
     this.events.push(`${type} ${reason}: ${message}`);
   }
 
+  async restoreTemplate(name: string, resourceVersion: string, revision: string, annotations: Record<string, string | null>) {
+    this.mutations.push(`restore template of ${name} from ${revision}`);
+    return this.patchStatefulSet(name, resourceVersion, { annotations });
+  }
+
   async readLease(name: string) {
     return this.leases.get(name);
   }

@@ -1,0 +1,52 @@
+import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import { CancelledError } from '../core/errors.js';
+import { RECORD_ANNOTATION, encodeRecord, rollbackRecord } from '../core/upgrade.js';
+import { revisionState } from '../core/workload.js';
+import type { Cluster } from '../k8s/types.js';
+import type { Ui } from '../ui/terminal.js';
+import { session, type Deps, type GlobalArgs } from './common.js';
+import { withLock } from './lock.js';
+import { drainOptions, validateNextOptions, walkRemaining, type NextArgs, type NextOptions } from './next.js';
+import { applyServiceAnnotations, audit, observed, readUpgrade, type WalkContext } from './walk.js';
+
+/**
+ * Turns an upgrade back from wherever it stands: the original template (the recorded original
+ * ControllerRevision) comes back in the same conditional patch as the turned-around record, then the
+ * pods already on the new revision walk back with the same drain, confirm, rebuild, restore loop.
+ * Run again, it continues the walk back; `finish` ends it as usual.
+ */
+export async function runRollback(o: NextOptions, cluster: Cluster, ui: Ui, now = () => new Date()): Promise<void> {
+  const who = await cluster.whoAmI();
+  await withLock(cluster, ui, o.name, who, o.forceUnlock, async () => {
+    const ctx: WalkContext = { cluster, ui, now, who, minDrainMs: o.minDrainMs, timeoutMs: o.timeoutMs };
+    const up = await readUpgrade(cluster, o.name);
+    if (!up.record.rollback) {
+      const onNew = up.pods.filter((p) => revisionState(up.sts, p) === 'new').map((p) => p.ordinal);
+      const back = rollbackRecord(up.record, onNew, now().toISOString(), who);
+      const names = back.batches.flatMap((b) => b.ordinals).map((x) => `${o.name}-${x}`).join(', ') || 'none';
+      ui.info(ui.errStyle.bold(`Rolling back statefulset "${o.name}" to revision ${up.record.originalRevision}:`));
+      ui.info(`  template back to ${back.targetImages.map((c) => `${c.name}=${c.image}`).join(', ')}`);
+      ui.info(`  pods walked back (drain, confirm, rebuild, restore): ${names}`);
+      if (!(await ui.confirm(`Roll back "${o.name}"?`))) throw new CancelledError('not rolled back; nothing changed');
+      const sts = await cluster.restoreTemplate(o.name, up.sts.resourceVersion, up.record.originalRevision, { [RECORD_ANNOTATION]: encodeRecord(back) });
+      await audit(ctx, sts, 'RolledBack', `by ${who}: template back to revision ${up.record.originalRevision}; walking back ${names}`);
+      await observed(cluster, o.name, 30_000);
+      await applyServiceAnnotations(ctx, back);
+    }
+    await walkRemaining(o, cluster, ui, ctx);
+  });
+}
+
+export const rollbackCommand = (deps: Deps): CommandModule<GlobalArgs, NextArgs> => ({
+  command: 'rollback <statefulset>',
+  describe: 'Go back to the original template and walk the upgraded pods back, as safely as forward',
+  builder: (y) =>
+    drainOptions(y)
+      .positional('statefulset', { type: 'string', demandOption: true, describe: 'Name of the StatefulSet' })
+      .example('kubectl zerolossupgrade rollback nginx', 'Then: kubectl zerolossupgrade finish nginx') as Argv<NextArgs>,
+  handler: async (args: ArgumentsCamelCase<NextArgs>) => {
+    const options = validateNextOptions(args);
+    const { ui, cluster } = session(args, deps);
+    await runRollback(options, await cluster(), ui);
+  },
+});
