@@ -85,7 +85,36 @@ export function translateApiError(error: unknown, action: ApiAction): Error {
   }
   const code = err?.code ?? err?.cause?.code;
   if (code && /^(ECONNREFUSED|ECONNRESET|ENOTFOUND|EHOSTUNREACH|ETIMEDOUT|EAI_AGAIN|CERT_|DEPTH_ZERO|SELF_SIGNED|UNABLE_TO)/.test(code)) {
-    return new ApiError(`cannot reach the API server${action.server ? ` at ${action.server}` : ''} to ${what}: ${code}; check the network and the kubeconfig's server address`);
+    return new ApiError(
+      `cannot reach the API server${action.server ? ` at ${action.server}` : ''} to ${what}: ${code}; check the network and the kubeconfig's server address, ` +
+        'then run the same command again: it resumes where it stopped',
+    );
   }
   return error instanceof Error ? error : new Error(String(error));
+}
+
+const NETWORK_CODES = /^(ECONNREFUSED|ECONNRESET|EHOSTUNREACH|ETIMEDOUT|EAI_AGAIN|EPIPE|ENETUNREACH)$/;
+
+/** A failure worth trying again: the network, or the API server saying it is busy or unavailable. */
+export function isTransient(error: unknown): boolean {
+  if (error instanceof ApiException) return [429, 500, 502, 503, 504].includes(error.code);
+  const err = error as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
+  return NETWORK_CODES.test(err?.code ?? err?.cause?.code ?? '');
+}
+
+export const RETRY_DELAYS_MS = [500, 1000, 2000, 4000];
+
+/**
+ * Runs an API call, retrying transient failures with growing pauses. Every call the plugin makes is
+ * safe to repeat: reads, conditional patches (resourceVersion) and deletes with a uid precondition.
+ */
+export async function withRetry<T>(fn: () => Promise<T>, delays = RETRY_DELAYS_MS, sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (attempt >= delays.length || !isTransient(e)) throw e;
+      await sleep(delays[attempt]!);
+    }
+  }
 }

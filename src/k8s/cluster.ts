@@ -19,7 +19,7 @@ import { randomBytes } from 'node:crypto';
 import { GateError } from '../core/errors.js';
 import type { LeaseState } from '../core/lock.js';
 import type { PodSnapshot, ServiceEvent, ServiceSnapshot, StatefulSetSnapshot } from '../core/workload.js';
-import { connect, translateApiError, type ApiAction, type Connection } from './client.js';
+import { connect, translateApiError, withRetry, type ApiAction, type Connection } from './client.js';
 import { selectorString, toPodSnapshots, toStatefulSetSnapshot } from './convert.js';
 import type { ConnectionFlags } from './kubeconfig.js';
 import { annotationPatch, statefulSetPatch } from './patches.js';
@@ -55,7 +55,7 @@ export class KubeCluster implements Cluster {
 
   private async call<T>(action: Omit<ApiAction, 'server' | 'namespace'>, fn: () => Promise<T>): Promise<T> {
     try {
-      return await fn();
+      return await withRetry(fn);
     } catch (e) {
       throw translateApiError(e, { ...action, namespace: this.namespace, server: this.conn.server });
     }

@@ -63,7 +63,7 @@ describe('kubectl zerolossupgrade status', () => {
     const r = await runPlugin(['status', 'web', '-n', ns], { kubeconfig });
     expect(r.code).toBe(1);
     expect(r.stderr).toBe(
-      `error: cannot reach the API server at https://127.0.0.1:1 to get statefulsets "web" in namespace "${ns}": ECONNREFUSED; check the network and the kubeconfig's server address\n`,
+      `error: cannot reach the API server at https://127.0.0.1:1 to get statefulsets "web" in namespace "${ns}": ECONNREFUSED; check the network and the kubeconfig's server address, then run the same command again: it resumes where it stopped\n`,
     );
   });
 });
