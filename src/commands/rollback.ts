@@ -5,6 +5,7 @@ import { revisionState } from '../core/workload.js';
 import type { Cluster } from '../k8s/types.js';
 import type { Ui } from '../ui/terminal.js';
 import { session, type Deps, type GlobalArgs } from './common.js';
+import { planNextBatch, printPlan, stsPatchStep } from './dry-run.js';
 import { withLock } from './lock.js';
 import { drainOptions, validateNextOptions, walkRemaining, type NextArgs, type NextOptions } from './next.js';
 import { applyServiceAnnotations, audit, observed, readUpgrade, type WalkContext } from './walk.js';
@@ -17,7 +18,7 @@ import { applyServiceAnnotations, audit, observed, readUpgrade, type WalkContext
  */
 export async function runRollback(o: NextOptions, cluster: Cluster, ui: Ui, now = () => new Date()): Promise<void> {
   const who = await cluster.whoAmI();
-  await withLock(cluster, ui, o.name, who, o.forceUnlock, async () => {
+  const run = async () => {
     const ctx: WalkContext = { cluster, ui, now, who, minDrainMs: o.minDrainMs, timeoutMs: o.timeoutMs };
     const up = await readUpgrade(cluster, o.name);
     if (!up.record.rollback) {
@@ -27,14 +28,22 @@ export async function runRollback(o: NextOptions, cluster: Cluster, ui: Ui, now 
       ui.info(ui.errStyle.bold(`Rolling back statefulset "${o.name}" to revision ${up.record.originalRevision}:`));
       ui.info(`  template back to ${back.targetImages.map((c) => `${c.name}=${c.image}`).join(', ')}`);
       ui.info(`  pods walked back (drain, confirm, rebuild, restore): ${names}`);
+      const change = { revisionPatch: await cluster.revisionPatch(up.record.originalRevision), annotations: { [RECORD_ANNOTATION]: encodeRecord(back) } };
+      if (o.dryRun) {
+        printPlan(ui, [stsPatchStep(o.name, up.sts.resourceVersion, change), { request: 'then walk those pods back as `next` does' }]);
+        return;
+      }
       if (!(await ui.confirm(`Roll back "${o.name}"?`))) throw new CancelledError('not rolled back; nothing changed');
-      const sts = await cluster.restoreTemplate(o.name, up.sts.resourceVersion, up.record.originalRevision, { [RECORD_ANNOTATION]: encodeRecord(back) });
+      const sts = await cluster.patchStatefulSet(o.name, up.sts.resourceVersion, change);
       await audit(ctx, sts, 'RolledBack', `by ${who}: template back to revision ${up.record.originalRevision}; walking back ${names}`);
       await observed(cluster, o.name, 30_000);
       await applyServiceAnnotations(ctx, back);
     }
+    if (o.dryRun) return printPlan(ui, await planNextBatch(cluster, await readUpgrade(cluster, o.name), now()));
     await walkRemaining(o, cluster, ui, ctx);
-  });
+  };
+  // A dry run only reads: no lock.
+  await (o.dryRun ? run() : withLock(cluster, ui, o.name, who, o.forceUnlock, run));
 }
 
 export const rollbackCommand = (deps: Deps): CommandModule<GlobalArgs, NextArgs> => ({

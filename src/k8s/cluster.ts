@@ -87,16 +87,11 @@ export class KubeCluster implements Cluster {
     return toStatefulSetSnapshot(sts);
   }
 
-  async restoreTemplate(name: string, resourceVersion: string, revision: string, annotations: Record<string, string | null>): Promise<StatefulSetSnapshot> {
+  async revisionPatch(revision: string): Promise<Record<string, unknown>> {
     const rev = await this.call({ verb: 'get', resource: 'controllerrevisions', name: revision }, () =>
       this.apps.readNamespacedControllerRevision({ name: revision, namespace: this.namespace }),
     );
-    // The revision's data is the strategic-merge patch that restores its template ($patch: replace).
-    const body = { ...(rev.data as Record<string, unknown>), metadata: { resourceVersion, annotations } };
-    const sts = await this.call({ verb: 'patch', resource: 'statefulsets', name }, () =>
-      this.apps.patchNamespacedStatefulSet({ name, namespace: this.namespace, body }, strategic),
-    );
-    return toStatefulSetSnapshot(sts);
+    return rev.data as Record<string, unknown>;
   }
 
   async listLoadBalancerServices(): Promise<ServiceSnapshot[]> {

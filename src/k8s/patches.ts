@@ -7,7 +7,8 @@ import type { StatefulSetChange } from './types.js';
  * server refuses it (409) if the object moved since it was read.
  */
 export function statefulSetPatch(resourceVersion: string, change: StatefulSetChange): Record<string, unknown> {
-  const body: Record<string, unknown> = { metadata: { resourceVersion, ...(change.annotations ? { annotations: change.annotations } : {}) } };
+  // A revision's own patch (rollback) first; our metadata and fields on top.
+  const body: Record<string, unknown> = { ...change.revisionPatch, metadata: { resourceVersion, ...(change.annotations ? { annotations: change.annotations } : {}) } };
   const spec: Record<string, unknown> = {};
   if (change.replicas !== undefined) spec.replicas = change.replicas;
   if (change.images) spec.template = { spec: { containers: change.images.map((c) => ({ name: c.name, image: c.image })) } };

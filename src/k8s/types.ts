@@ -7,6 +7,8 @@ export interface StatefulSetChange {
   annotations?: Record<string, string | null>;
   images?: ContainerImage[];
   replicas?: number;
+  /** A ControllerRevision's patch (see revisionPatch), to put its template back. */
+  revisionPatch?: Record<string, unknown>;
 }
 
 export interface Cluster {
@@ -29,11 +31,8 @@ export interface Cluster {
   whoAmI(): Promise<string>;
   /** An Event on the StatefulSet, for `kubectl describe statefulset`. */
   recordEvent(sts: StatefulSetSnapshot, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void>;
-  /**
-   * Puts back the pod template a ControllerRevision recorded (kubectl rollout undo's patch), together
-   * with annotations, conditional on resourceVersion.
-   */
-  restoreTemplate(name: string, resourceVersion: string, revision: string, annotations: Record<string, string | null>): Promise<StatefulSetSnapshot>;
+  /** The strategic-merge patch a ControllerRevision holds: applied, it puts that template back. */
+  revisionPatch(revision: string): Promise<Record<string, unknown>>;
   readLease(name: string): Promise<LeaseState | undefined>;
   /** Creates the Lease (no resourceVersion) or replaces it if still at `resourceVersion`; 409 otherwise. */
   writeLease(name: string, resourceVersion: string | undefined, holder: string, acquiredAt: string, durationSeconds: number): Promise<LeaseState>;

@@ -196,3 +196,20 @@ describe('--dry-run', () => {
     expect(JSON.parse(lines[10]!).metadata.annotations['service.cloud.tencent.com/lb-rs-weight']).toBeNull();
   });
 });
+
+describe('rollback --dry-run', () => {
+  it('prints the revision\'s template patch with the turned-around record, and changes nothing', async () => {
+    const cluster = settled();
+    await runStart(start({ surge: 0 }), cluster, makeUi({ yes: true }, fakeIo()));
+    const before = [...cluster.mutations];
+    const deps = fakeDeps(cluster);
+    expect(await main(['rollback', 'gw', '--dry-run'], deps)).toBe(0);
+    expect(cluster.mutations).toEqual(before);
+    const lines = deps.io.stdout.text.split('\n');
+    expect(lines[1]).toBe('1. PATCH statefulset gw (strategic merge)');
+    const body = JSON.parse(lines[2]!);
+    expect(body.spec.template.$patch).toBe('replace');
+    expect(body.spec.template.spec.containers).toEqual([{ name: 'gw', image: 'image-of-gw-1' }]);
+    expect(JSON.parse(body.metadata.annotations['zerolossupgrade.io/upgrade']).rollback.by).toBe('tester');
+  });
+});

@@ -162,9 +162,8 @@ export class FakeCluster implements Cluster {
     this.events.push(`${type} ${reason}: ${message}`);
   }
 
-  async restoreTemplate(name: string, resourceVersion: string, revision: string, annotations: Record<string, string | null>) {
-    this.mutations.push(`restore template of ${name} from ${revision}`);
-    return this.patchStatefulSet(name, resourceVersion, { annotations });
+  async revisionPatch(revision: string) {
+    return { spec: { template: { $patch: 'replace', metadata: { labels: { app: 'gw' } }, spec: { containers: [{ name: 'gw', image: `image-of-${revision}` }] } } } };
   }
 
   async readLease(name: string) {
