@@ -73,7 +73,7 @@ describe('refusals leave the cluster unchanged', () => {
   it('--dry-run on every changing command prints requests and leaves every resourceVersion unchanged', async () => {
     // 'ok' has an upgrade recorded by the test above.
     const before = await versions();
-    for (const args of [['next', 'ok'], ['finish', 'ok', '--force'], ['abort', 'ok'], ['start', 'badanno', '--image', 'app=gw:2']]) {
+    for (const args of [['next', 'ok'], ['finish', 'ok', '--force'], ['abort', 'ok'], ['rollback', 'ok'], ['start', 'badanno', '--image', 'app=gw:2']]) {
       const r = await runPlugin([...args, '--dry-run', '-n', ns]);
       if (args[1] === 'badanno') {
         expect(r.code).toBe(3); // preflight still refuses in a dry run
