@@ -1,13 +1,12 @@
-import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { CancelledError } from '../core/errors.js';
 import { pendingOrdinals, surgeOrdinals } from '../core/upgrade.js';
 import type { Cluster } from '../k8s/types.js';
 import type { Ui } from '../ui/terminal.js';
-import { session, type Deps, type GlobalArgs } from './common.js';
+import type { Deps } from './common.js';
 import { retireSurge } from './finish.js';
 import { planRetire, printPlan } from './dry-run.js';
 import { withLock } from './lock.js';
-import { drainOptions, validateNextOptions, type NextArgs, type NextOptions } from './next.js';
+import { drainCommand, type NextOptions } from './next.js';
 import { readUpgrade, waitRebuilt, type WalkContext } from './walk.js';
 
 /**
@@ -42,16 +41,7 @@ export async function runAbort(o: NextOptions, cluster: Cluster, ui: Ui, now = (
   });
 }
 
-export const abortCommand = (deps: Deps): CommandModule<GlobalArgs, NextArgs> => ({
-  command: 'abort <statefulset>',
-  describe: 'Stop an upgrade: rebuild no more pods, remove the surge pods, restore the Services',
-  builder: (y) =>
-    drainOptions(y)
-      .positional('statefulset', { type: 'string', demandOption: true, describe: 'Name of the StatefulSet' })
-      .example('kubectl zerolossupgrade abort nginx', 'Shows what stays and what goes, then asks') as Argv<NextArgs>,
-  handler: async (args: ArgumentsCamelCase<NextArgs>) => {
-    const options = validateNextOptions(args);
-    const { ui, cluster } = session(args, deps);
-    await runAbort(options, await cluster(), ui);
-  },
-});
+export const abortCommand = (deps: Deps) =>
+  drainCommand(deps, 'abort', 'Stop an upgrade: rebuild no more pods, remove the surge pods, restore the Services', [['kubectl zerolossupgrade abort nginx', 'Shows what stays and what goes, then asks']], (o, c, ui) =>
+    runAbort(o, c, ui),
+  );

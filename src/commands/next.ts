@@ -145,17 +145,38 @@ export function drainOptions<T>(y: Argv<T>) {
     .option('yes', { alias: 'y', type: 'boolean', default: false, describe: 'Answer yes (scripted use); --min-drain still applies' });
 }
 
-export const nextCommand = (deps: Deps): CommandModule<GlobalArgs, NextArgs> => ({
-  command: 'next <statefulset>',
-  describe: 'Drain, confirm, rebuild and restore the next batch of pods (resumes where it stopped)',
-  builder: (y) =>
-    drainOptions(y)
-      .positional('statefulset', { type: 'string', demandOption: true, describe: 'Name of the StatefulSet' })
-      .example('kubectl zerolossupgrade next nginx', 'Walk the next batch, asking before each step')
-      .example('kubectl zerolossupgrade next nginx --yes --min-drain 2m', 'Walk every batch unattended, draining each at least 2 minutes') as Argv<NextArgs>,
-  handler: async (args: ArgumentsCamelCase<NextArgs>) => {
-    const options = validateNextOptions(args);
-    const { ui, cluster } = session(args, deps);
-    await runNext(options, await cluster(), ui);
-  },
-});
+/** The yargs module of a command that walks (next, abort, rollback): same flags, same wiring. */
+export function drainCommand(
+  deps: Deps,
+  verb: string,
+  describe: string,
+  examples: [string, string][],
+  run: (o: NextOptions, cluster: Cluster, ui: Ui) => Promise<void>,
+): CommandModule<GlobalArgs, NextArgs> {
+  return {
+    command: `${verb} <statefulset>`,
+    describe,
+    builder: (y) => {
+      let b = drainOptions(y).positional('statefulset', { type: 'string', demandOption: true, describe: 'Name of the StatefulSet' });
+      for (const [cmd, what] of examples) b = b.example(cmd, what);
+      return b as Argv<NextArgs>;
+    },
+    handler: async (args: ArgumentsCamelCase<NextArgs>) => {
+      const options = validateNextOptions(args);
+      const { ui, cluster } = session(args, deps);
+      await run(options, await cluster(), ui);
+    },
+  };
+}
+
+export const nextCommand = (deps: Deps) =>
+  drainCommand(
+    deps,
+    'next',
+    'Drain, confirm, rebuild and restore the next batch of pods (resumes where it stopped)',
+    [
+      ['kubectl zerolossupgrade next nginx', 'Walk the next batch, asking before each step'],
+      ['kubectl zerolossupgrade next nginx --yes --min-drain 2m', 'Walk every batch unattended, draining each at least 2 minutes'],
+    ],
+    (o, c, ui) => runNext(o, c, ui),
+  );

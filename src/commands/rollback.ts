@@ -1,13 +1,12 @@
-import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { CancelledError } from '../core/errors.js';
 import { RECORD_ANNOTATION, encodeRecord, rollbackRecord } from '../core/upgrade.js';
 import { revisionState } from '../core/workload.js';
 import type { Cluster } from '../k8s/types.js';
 import type { Ui } from '../ui/terminal.js';
-import { session, type Deps, type GlobalArgs } from './common.js';
+import type { Deps } from './common.js';
 import { planNextBatch, printPlan, stsPatchStep } from './dry-run.js';
 import { withLock } from './lock.js';
-import { drainOptions, validateNextOptions, walkRemaining, type NextArgs, type NextOptions } from './next.js';
+import { drainCommand, walkRemaining, type NextOptions } from './next.js';
 import { applyServiceAnnotations, audit, observed, readUpgrade, type WalkContext } from './walk.js';
 
 /**
@@ -46,16 +45,11 @@ export async function runRollback(o: NextOptions, cluster: Cluster, ui: Ui, now 
   await (o.dryRun ? run() : withLock(cluster, ui, o.name, who, o.forceUnlock, run));
 }
 
-export const rollbackCommand = (deps: Deps): CommandModule<GlobalArgs, NextArgs> => ({
-  command: 'rollback <statefulset>',
-  describe: 'Go back to the original template and walk the upgraded pods back, as safely as forward',
-  builder: (y) =>
-    drainOptions(y)
-      .positional('statefulset', { type: 'string', demandOption: true, describe: 'Name of the StatefulSet' })
-      .example('kubectl zerolossupgrade rollback nginx', 'Then: kubectl zerolossupgrade finish nginx') as Argv<NextArgs>,
-  handler: async (args: ArgumentsCamelCase<NextArgs>) => {
-    const options = validateNextOptions(args);
-    const { ui, cluster } = session(args, deps);
-    await runRollback(options, await cluster(), ui);
-  },
-});
+export const rollbackCommand = (deps: Deps) =>
+  drainCommand(
+    deps,
+    'rollback',
+    'Go back to the original template and walk the upgraded pods back, as safely as forward',
+    [['kubectl zerolossupgrade rollback nginx', 'Then: kubectl zerolossupgrade finish nginx']],
+    (o, c, ui) => runRollback(o, c, ui),
+  );
