@@ -1,4 +1,4 @@
-import { CancelledError } from '../core/errors.js';
+import { CancelledError, GateError } from '../core/errors.js';
 import { RECORD_ANNOTATION, encodeRecord, rollbackRecord } from '../core/upgrade.js';
 import { revisionState } from '../core/workload.js';
 import type { Cluster } from '../k8s/types.js';
@@ -20,6 +20,9 @@ export async function runRollback(o: NextOptions, cluster: Cluster, ui: Ui, now 
   const run = async () => {
     const ctx: WalkContext = { cluster, ui, now, who, minDrainMs: o.minDrainMs, timeoutMs: o.timeoutMs };
     const up = await readUpgrade(cluster, o.name);
+    if (up.record.finish) {
+      throw new GateError(`the upgrade of "${o.name}" is already finishing (surge pods being removed); complete it with: kubectl zerolossupgrade finish ${o.name}, then start an upgrade back to the old image`);
+    }
     if (!up.record.rollback) {
       const onNew = up.pods.filter((p) => revisionState(up.sts, p) === 'new').map((p) => p.ordinal);
       const back = rollbackRecord(up.record, onNew, now().toISOString(), who);

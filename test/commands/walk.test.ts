@@ -213,3 +213,17 @@ describe('rollback --dry-run', () => {
     expect(JSON.parse(body.metadata.annotations['zerolossupgrade.io/upgrade']).rollback.by).toBe('tester');
   });
 });
+
+describe('rollback once finish has begun', () => {
+  it('refuses before changing anything', async () => {
+    const cluster = settled();
+    await runStart(start({ surge: 0 }), cluster, makeUi({ yes: true }, fakeIo()));
+    const record = JSON.parse(cluster.sts!.annotations['zerolossupgrade.io/upgrade']!);
+    cluster.sts = { ...cluster.sts!, annotations: { 'zerolossupgrade.io/upgrade': JSON.stringify({ ...record, finish: { phase: 'drained', drainedAt: 'T' } }) } };
+    const before = [...cluster.mutations];
+    const deps = fakeDeps(cluster);
+    expect(await main(['rollback', 'gw', '--yes'], deps)).toBe(3);
+    expect(deps.io.stderr.text).toContain('is already finishing');
+    expect(cluster.mutations).toEqual(before);
+  });
+});
