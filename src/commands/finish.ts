@@ -55,7 +55,10 @@ export async function retireSurge(ctx: WalkContext, up: Upgrade, reason: 'Upgrad
       ui.info(`drained surge pods ${surge.map((s) => `${o.name}-${s}`).join(', ')}`);
       await audit(ctx, sts, 'Drained', `surge pods ${surge.map((s) => `${o.name}-${s}`).join(', ')}: CLB weight 0 requested by ${who}`);
     }
-    await applyServiceAnnotations(ctx, record);
+    // --min-drain counts from the moment the Services actually carry the drain.
+    if ((await applyServiceAnnotations(ctx, record)) && record.finish!.phase === 'drained') {
+      await save({ ...record, finish: { ...record.finish!, drainedAt: now().toISOString() } });
+    }
     if (record.finish!.phase === 'drained') {
       const confirmation = await confirmDrain(ctx, record, pods, surge, record.finish!.drainedAt);
       await save({ ...record, finish: { ...record.finish!, phase: 'confirmed', confirmation } });

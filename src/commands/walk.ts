@@ -71,8 +71,12 @@ export async function audit(ctx: Pick<WalkContext, 'cluster' | 'ui'>, sts: State
   }
 }
 
-/** Makes every Service carry the lb-rs-weight value the record implies (or its original value). */
-export async function applyServiceAnnotations(ctx: WalkContext, record: UpgradeRecord, final = false): Promise<void> {
+/**
+ * Makes every Service carry the lb-rs-weight value the record implies (or its original value).
+ * Returns whether any Service had to change: then the drain only starts now.
+ */
+export async function applyServiceAnnotations(ctx: WalkContext, record: UpgradeRecord, final = false): Promise<boolean> {
+  let changed = false;
   for (const svc of record.services) {
     const desired = final ? (svc.original ?? undefined) : serviceAnnotation(record, svc);
     for (let attempt = 1; ; attempt++) {
@@ -80,6 +84,7 @@ export async function applyServiceAnnotations(ctx: WalkContext, record: UpgradeR
       if (current.annotations[RS_WEIGHT_ANNOTATION] === desired) break;
       try {
         await ctx.cluster.setServiceAnnotation(svc.name, current.resourceVersion, RS_WEIGHT_ANNOTATION, desired);
+        changed = true;
         break;
       } catch (e) {
         // Someone else changed the Service meanwhile: read it again and recompute.
@@ -87,6 +92,7 @@ export async function applyServiceAnnotations(ctx: WalkContext, record: UpgradeR
       }
     }
   }
+  return changed;
 }
 
 /** Refuses unless every Service gives these ordinals weight 0 on every port right now. */
