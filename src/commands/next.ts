@@ -55,18 +55,15 @@ export async function walkBatch(ctx: WalkContext, up: Upgrade, index: number): P
     for (const l of podTable(ctx.ui, pods, ordinals, sts.name)) ctx.ui.info(l);
     if (!(await ctx.ui.confirm(`Drain ${names} (CLB weight 0 on every Service port)?`))) throw new CancelledError('not drained; nothing changed');
     await save(advance(record, index, 'drained', { drainedAt: ctx.now().toISOString() }));
-    await applyServiceAnnotations(ctx, record);
-    // --min-drain counts from the patch itself, not from the intent recorded just before it.
-    await save({ ...record, batches: record.batches.map((b, i) => (i === index ? { ...b, drainedAt: ctx.now().toISOString() } : b)) });
-    ctx.ui.info(`drained ${names}: lb-rs-weight set on ${record.services.map((s) => s.name).join(', ')}`);
-    await audit(ctx, sts, 'Drained', `${names}: CLB weight 0 requested on ${record.services.map((s) => s.name).join(', ')} by ${ctx.who}`);
   }
 
   if (batch().phase === 'drained' || batch().phase === 'confirmed') {
-    // Resuming after the drain re-applies it (idempotent) and asks again: the CLB may have moved.
-    // If the patch had not landed before the crash, the drain starts only now, and so does --min-drain.
+    // Applying is idempotent, so a resumed run asks again (the CLB may have moved). When the patch
+    // lands now, the drain starts now, and so does --min-drain: not at the intent recorded before it.
     if (await applyServiceAnnotations(ctx, record)) {
       await save({ ...record, batches: record.batches.map((b, i) => (i === index ? { ...b, drainedAt: ctx.now().toISOString() } : b)) });
+      ctx.ui.info(`drained ${names}: lb-rs-weight set on ${record.services.map((s) => s.name).join(', ')}`);
+      await audit(ctx, sts, 'Drained', `${names}: CLB weight 0 requested on ${record.services.map((s) => s.name).join(', ')} by ${ctx.who}`);
     }
     const confirmation = await confirmDrain(ctx, record, pods, ordinals, batch().drainedAt!);
     await save(batch().phase === 'drained' ? advance(record, index, 'confirmed', { confirmation }) : { ...record, batches: record.batches.map((b, i) => (i === index ? { ...b, confirmation } : b)) });

@@ -67,16 +67,16 @@ export class KubeCluster implements Cluster {
     return sts;
   }
 
-  private async listPods(sts: StatefulSetSnapshot): Promise<{ pods: PodSnapshot[]; resourceVersion: string }> {
+  private async listPods(sts: StatefulSetSnapshot): Promise<PodSnapshot[]> {
     const selector = this.selectors.get(sts.name) ?? selectorString({ matchLabels: sts.selector });
     // One list call with the StatefulSet's selector, whatever the replica count.
     const list = await this.call({ verb: 'list', resource: 'pods' }, () => this.core.listNamespacedPod({ namespace: this.namespace, labelSelector: selector }));
-    return { pods: toPodSnapshots(sts, list.items), resourceVersion: list.metadata?.resourceVersion ?? '' };
+    return toPodSnapshots(sts, list.items);
   }
 
   async readStatefulSetWithPods(name: string): Promise<{ sts: StatefulSetSnapshot; pods: PodSnapshot[] }> {
     const sts = toStatefulSetSnapshot(await this.getStatefulSet(name));
-    return { sts, pods: (await this.listPods(sts)).pods };
+    return { sts, pods: await this.listPods(sts) };
   }
 
   async patchStatefulSet(name: string, resourceVersion: string, change: StatefulSetChange): Promise<StatefulSetSnapshot> {
@@ -122,13 +122,12 @@ export class KubeCluster implements Cluster {
   }
 
   async waitForPods(sts: StatefulSetSnapshot, done: (pods: PodSnapshot[]) => boolean, timeoutMs: number): Promise<PodSnapshot[]> {
-    const first = await this.listPods(sts);
-    if (done(first.pods)) return first.pods;
-    const byName = new Map<string, V1Pod>();
-    const initial = await this.call({ verb: 'list', resource: 'pods' }, () =>
-      this.core.listNamespacedPod({ namespace: this.namespace, labelSelector: this.selectors.get(sts.name) ?? selectorString({ matchLabels: sts.selector }) }),
-    );
-    for (const p of initial.items) byName.set(p.metadata!.name!, p);
+    // One list for the current state and the resourceVersion to watch from.
+    const selector = this.selectors.get(sts.name) ?? selectorString({ matchLabels: sts.selector });
+    const initial = await this.call({ verb: 'list', resource: 'pods' }, () => this.core.listNamespacedPod({ namespace: this.namespace, labelSelector: selector }));
+    const now = toPodSnapshots(sts, initial.items);
+    if (done(now)) return now;
+    const byName = new Map<string, V1Pod>(initial.items.map((p) => [p.metadata!.name!, p]));
     return new Promise<PodSnapshot[]>((resolve, reject) => {
       let abort: AbortController | undefined;
       let settled = false;
@@ -149,7 +148,7 @@ export class KubeCluster implements Cluster {
         new Watch(this.conn.kc)
           .watch(
             `/api/v1/namespaces/${this.namespace}/pods`,
-            { labelSelector: this.selectors.get(sts.name) ?? selectorString({ matchLabels: sts.selector }), resourceVersion, allowWatchBookmarks: true },
+            { labelSelector: selector, resourceVersion, allowWatchBookmarks: true },
             (phase, obj: V1Pod) => {
               if (phase === 'BOOKMARK') return;
               if (phase === 'DELETED') byName.delete(obj.metadata!.name!);
