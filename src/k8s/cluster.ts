@@ -25,6 +25,7 @@ import type { ConnectionFlags } from './kubeconfig.js';
 import { annotationPatch, statefulSetPatch } from './patches.js';
 import type { Cluster, StatefulSetChange } from './types.js';
 
+const TKE_CONTROLLER_CONFIG = 'tke-service-controller-config';
 const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 const strategic = setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch);
 
@@ -213,6 +214,26 @@ export class KubeCluster implements Cluster {
         },
       }),
     );
+  }
+
+  async serviceControllerVersion(): Promise<string | undefined> {
+    try {
+      const cm = await withRetry(() => this.core.readNamespacedConfigMap({ name: TKE_CONTROLLER_CONFIG, namespace: 'kube-system' }));
+      return cm.data?.VERSION;
+    } catch (e) {
+      // Optional evidence: not readable (403) or not TKE (404) both mean "unknown".
+      if (e instanceof ApiException && (e.code === 403 || e.code === 404)) return undefined;
+      throw translateApiError(e, { verb: 'get', resource: 'configmaps', name: TKE_CONTROLLER_CONFIG, namespace: 'kube-system', server: this.conn.server });
+    }
+  }
+
+  async nodeLabels(name: string): Promise<Record<string, string>> {
+    try {
+      return (await withRetry(() => this.core.readNode({ name }))).metadata?.labels ?? {};
+    } catch (e) {
+      if (e instanceof ApiException && (e.code === 403 || e.code === 404)) return {};
+      throw translateApiError(e, { verb: 'get', resource: 'nodes', name, namespace: '', server: this.conn.server });
+    }
   }
 
   private get leases(): CoordinationV1Api {

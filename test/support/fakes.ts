@@ -155,6 +155,17 @@ export class FakeCluster implements Cluster {
     return 'tester';
   }
 
+  controllerVersion: string | undefined = 'v2.5.1';
+  nodes: Record<string, Record<string, string>> = {};
+
+  async serviceControllerVersion() {
+    return this.controllerVersion;
+  }
+
+  async nodeLabels(name: string) {
+    return this.nodes[name] ?? {};
+  }
+
   readonly events: string[] = [];
   leases = new Map<string, LeaseState>();
 
