@@ -56,11 +56,13 @@ const optionalStub = {
 
 // Code that --help and --version never need is kept out of the SEA main script: each of these
 // dynamic imports becomes a bundle of its own, embedded as a SEA asset and compiled on first use.
-// The Kubernetes layer (client-node: most of the code), the prompts, the renderers.
+// The Kubernetes layer (client-node: most of the code), the prompts, the renderers, and the
+// Tencent Cloud SDK (loaded only when credentials are at hand).
 const LAZY = [
   { asset: 'k8s.cjs', request: /\/k8s\/cluster\.js$/, entry: 'src/k8s/cluster.ts' },
   { asset: 'prompts.cjs', request: /^@inquirer\/prompts$/, entry: '@inquirer/prompts' },
   { asset: 'render.cjs', request: /\/ui\/render\.js$/, entry: 'src/ui/render.ts' },
+  { asset: 'cloud.cjs', request: /\/tencent\.js$/, entry: 'src/cloud/tencent.ts' },
 ];
 
 const lazyFromSeaAssets = {

@@ -136,10 +136,11 @@ export class Clb extends EventEmitter {
     return this.active.get(`${lbId}|${backendKey(ip, port)}`) ?? 0;
   }
 
-  /** Cloud Monitor ConNum points for one backend: [periodStart ms, avg, max, min]. */
+  /** Cloud Monitor ConNum points for one backend: only periods that have ended are reported. */
   conNumPoints(lbId: string, ip: string, port: number, fromMs: number, toMs: number): { start: number; avg: number; max: number; min: number }[] {
+    const period = this.options.monitorPeriodMs;
     return (this.monitor.get(`${lbId}|${backendKey(ip, port)}`) ?? [])
-      .filter((b) => b.start >= fromMs - this.options.monitorPeriodMs && b.start <= toMs && b.samples > 0)
+      .filter((b) => b.start >= fromMs - period && b.start <= toMs && b.start + period <= Date.now() && b.samples > 0)
       .map((b) => ({ start: b.start, avg: Math.round((b.sum / b.samples) * 100) / 100, max: b.max, min: b.min }));
   }
 

@@ -60,6 +60,8 @@ export class CloudApi {
   readonly calls: string[] = [];
   /** When set, GetMonitorData returns no points for backends this predicate matches. */
   hideMonitorPoints?: (lanIp: string, port: number) => boolean;
+  /** Listener attributes DescribeListeners reports, over the defaults (session persistence, rescheduling...). */
+  listenerAttributes: Params = {};
 
   constructor(
     private readonly clb: Clb,
@@ -113,6 +115,7 @@ export class CloudApi {
     if (clbCall && action === 'DescribeTargets') return this.describeTargets(p);
     if (clbCall && action === 'DescribeTargetHealth') return this.describeTargetHealth(p);
     if (version === '2018-07-24' && action === 'GetMonitorData') return this.getMonitorData(p);
+    if (version === '2018-07-24' && action === 'DescribeBaseMetrics') return this.describeBaseMetrics(p);
     throw new ApiError('InvalidAction', `The action ${action} (version ${version}) is not supported by the simulator.`);
   }
 
@@ -165,6 +168,8 @@ export class CloudApi {
         HealthCheck: { HealthSwitch: 1, TimeOut: 2, IntervalTime: Math.round(this.clb.options.healthCheckIntervalMs / 1000), HealthNum: 3, UnHealthNum: this.clb.options.unhealthyThreshold },
         DeregisterTargetRst: false,
         AttrFlags: [],
+        RescheduleInterval: 0,
+        ...this.listenerAttributes,
       })),
     };
   }
@@ -217,19 +222,40 @@ export class CloudApi {
     };
   }
 
+  /** ConNum's period: 60 s in the cloud; the simulator's own, shorter one when tests compress time. */
+  private get periodSeconds(): number {
+    return Math.max(1, Math.round(this.clb.options.monitorPeriodMs / 1000));
+  }
+
+  private describeBaseMetrics(p: Params): Params {
+    if (p.Namespace !== 'QCE/LB_PRIVATE' && p.Namespace !== 'QCE/LB_PUBLIC') throw new ApiError('InvalidParameterValue', `Namespace ${String(p.Namespace)} is not supported by the simulator.`);
+    const metric = {
+      Namespace: p.Namespace,
+      MetricName: 'ConNum',
+      Unit: 'Count',
+      UnitCname: '个',
+      Period: [this.periodSeconds],
+      Periods: [{ Period: String(this.periodSeconds), StatType: ['max', 'avg', 'min'] }],
+      Meaning: { Zh: 'LB 到后端的连接数', En: 'Connections from the CLB to the backend' },
+      Dimensions: [{ Dimensions: ['vip', 'vpcId', 'loadBalancerPort', 'protocol', 'lanIp', 'port'] }],
+      MetricCName: '后端连接数',
+    };
+    return { MetricSet: !p.MetricName || p.MetricName === 'ConNum' ? [metric] : [] };
+  }
+
   private getMonitorData(p: Params): Params {
     if (p.Namespace !== 'QCE/LB_PRIVATE' && p.Namespace !== 'QCE/LB_PUBLIC') {
       throw new ApiError('InvalidParameterValue', `Namespace ${String(p.Namespace)} is not supported by the simulator.`);
     }
     if (p.MetricName !== 'ConNum') throw new ApiError('InvalidParameterValue', `MetricName ${String(p.MetricName)} is not supported by the simulator.`);
     const period = (p.Period as number | undefined) ?? 300;
-    if (period !== 60) throw new ApiError('InvalidParameterValue', `Period ${period} is not supported for ConNum at the backend port view; use 60.`);
+    if (period !== this.periodSeconds) throw new ApiError('InvalidParameterValue', `Period ${period} is not supported for ConNum at the backend port view; use ${this.periodSeconds}.`);
     const instances = (p.Instances as { Dimensions: Dimension[] }[] | undefined) ?? [];
     if (instances.length === 0 || instances.length > 10) throw new ApiError('InvalidParameterValue', 'Instances must hold 1 to 10 instances.');
     const to = p.EndTime ? Date.parse(String(p.EndTime)) : Date.now();
     const from = p.StartTime ? Date.parse(String(p.StartTime)) : to - 3600_000;
     return {
-      Period: 60,
+      Period: period,
       MetricName: 'ConNum',
       StartTime: new Date(from).toISOString(),
       EndTime: new Date(to).toISOString(),

@@ -1,4 +1,5 @@
 // Wires the commands into one yargs parser and is the single place where errors become exit codes.
+import { openCloud } from './cloud/open.js';
 import yargs, { type Argv } from 'yargs';
 import { globalOptions, type Deps } from './commands/common.js';
 import { abortCommand } from './commands/abort.js';
@@ -64,5 +65,6 @@ export function realDeps(): Deps {
     io: processIo(),
     // Loaded only when a command needs the cluster, so --help and --version never pay for client-node.
     openCluster: async (flags) => (await import('./k8s/cluster.js')).openCluster(flags),
+    openCloud,
   };
 }

@@ -131,11 +131,13 @@ export async function openTencentCloud(o: { mode: CredentialMode; region: string
       return smallest;
     },
 
-    async conNum(queries, periodSeconds, from, to) {
+    async conNum(queries, from, to) {
       const out: ConnPoint[][] = queries.map(() => []);
-      const byNamespace = new Map<string, number[]>();
-      queries.forEach((q, i) => byNamespace.set(q.namespace, [...(byNamespace.get(q.namespace) ?? []), i]));
-      for (const [namespace, indexes] of byNamespace) {
+      // One request takes one namespace and one period.
+      const groups = new Map<string, number[]>();
+      queries.forEach((q, i) => groups.set(`${q.namespace} ${q.periodSeconds}`, [...(groups.get(`${q.namespace} ${q.periodSeconds}`) ?? []), i]));
+      for (const indexes of groups.values()) {
+        const { namespace, periodSeconds } = queries[indexes[0]!]!;
         for (let k = 0; k < indexes.length; k += MONITOR_BATCH) {
           const chunk = indexes.slice(k, k + MONITOR_BATCH);
           const r = await call('GetMonitorData', () =>

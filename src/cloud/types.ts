@@ -24,6 +24,7 @@ export interface LoadBalancerInfo {
 
 export interface ConnQuery {
   namespace: string;
+  periodSeconds: number;
   /** One instance's dimensions, e.g. vip, vpcId, loadBalancerPort, protocol, lanIp, port. */
   dimensions: Record<string, string>;
 }
@@ -39,7 +40,7 @@ export interface Cloud {
   /** The smallest ConNum period (seconds) the namespace offers. */
   conNumPeriod(namespace: string): Promise<number>;
   /** ConNum maxima per instance, in the same order as the queries. */
-  conNum(queries: ConnQuery[], periodSeconds: number, from: Date, to: Date): Promise<ConnPoint[][]>;
+  conNum(queries: ConnQuery[], from: Date, to: Date): Promise<ConnPoint[][]>;
 }
 
 /** An error the Tencent Cloud API answered (or the network gave), in one line. */

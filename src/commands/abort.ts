@@ -1,3 +1,4 @@
+import type { CloudOpener } from '../cloud/open.js';
 import { CancelledError } from '../core/errors.js';
 import { pendingOrdinals, surgeOrdinals } from '../core/upgrade.js';
 import type { Cluster } from '../k8s/types.js';
@@ -6,19 +7,19 @@ import type { Deps } from './common.js';
 import { retireSurge } from './finish.js';
 import { planRetire, printPlan } from './dry-run.js';
 import { withLock } from './lock.js';
-import { drainCommand, type NextOptions } from './next.js';
-import { readUpgrade, waitRebuilt, type WalkContext } from './walk.js';
+import { drainCommand, openWalk, type NextOptions } from './next.js';
+import { readUpgrade, waitRebuilt } from './walk.js';
 
 /**
  * Stops an upgrade without rebuilding more pods: pods already upgraded stay upgraded, the others
  * keep the old image (the template keeps the new one, as after argo's abort), the surge pods are
  * drained and removed, the Services get exactly their old annotations, the record goes.
  */
-export async function runAbort(o: NextOptions, cluster: Cluster, ui: Ui, now = () => new Date()): Promise<void> {
+export async function runAbort(o: NextOptions, cluster: Cluster, ui: Ui, now: () => Date, opener: CloudOpener): Promise<void> {
   if (o.dryRun) return printPlan(ui, await planRetire(cluster, await readUpgrade(cluster, o.name), now()));
   const who = await cluster.whoAmI();
+  const ctx = await openWalk(o, cluster, ui, now, who, opener);
   await withLock(cluster, ui, o.name, who, o.forceUnlock, async () => {
-    const ctx: WalkContext = { cluster, ui, now, who, minDrainMs: o.minDrainMs, timeoutMs: o.timeoutMs };
     let up = await readUpgrade(cluster, o.name);
     const { record } = up;
     const done = record.batches.filter((b) => b.phase === 'done').flatMap((b) => b.ordinals);
@@ -42,6 +43,6 @@ export async function runAbort(o: NextOptions, cluster: Cluster, ui: Ui, now = (
 }
 
 export const abortCommand = (deps: Deps) =>
-  drainCommand(deps, 'abort', 'Stop an upgrade: rebuild no more pods, remove the surge pods, restore the Services', [['kubectl zerolossupgrade abort nginx', 'Shows what stays and what goes, then asks']], (o, c, ui) =>
-    runAbort(o, c, ui),
+  drainCommand(deps, 'abort', 'Stop an upgrade: rebuild no more pods, remove the surge pods, restore the Services', [['kubectl zerolossupgrade abort nginx', 'Shows what stays and what goes, then asks']], (o, c, ui, opener) =>
+    runAbort(o, c, ui, () => new Date(), opener),
   );

@@ -1,6 +1,7 @@
 // What every command gets: the global flags kubectl users expect, and the dependencies
 // (terminal, cluster) that tests replace.
 import type { Argv } from 'yargs';
+import type { CloudOpener } from '../cloud/open.js';
 import { parseDuration } from '../core/duration.js';
 import type { ConnectionFlags } from '../k8s/kubeconfig.js';
 import type { Cluster } from '../k8s/types.js';
@@ -19,6 +20,8 @@ export interface Deps {
   io: Io;
   /** Opens the cluster named by the kubeconfig flags; the real one loads client-node on first use. */
   openCluster(flags: ConnectionFlags): Promise<Cluster>;
+  /** Opens Tencent Cloud for the drain evidence, or says why not; tests pass their own. */
+  openCloud: CloudOpener;
 }
 
 export function globalOptions<T>(y: Argv<T>): Argv<T & GlobalArgs> {

@@ -1,14 +1,16 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { formatDuration } from '../core/duration.js';
+import type { CloudOpener } from '../cloud/open.js';
 import { GateError } from '../core/errors.js';
 import { pendingOrdinals, surgeOrdinals, type UpgradeRecord } from '../core/upgrade.js';
 import type { Cluster } from '../k8s/types.js';
 import type { Ui } from '../ui/terminal.js';
 import { session, type Deps, type GlobalArgs } from './common.js';
-import { drainOptions, validateNextOptions, type NextArgs, type NextOptions } from './next.js';
+import { confirmDrain, confirmationText } from './confirm.js';
+import { drainOptions, openWalk, validateNextOptions, type NextArgs, type NextOptions } from './next.js';
 import { planRetire, printPlan } from './dry-run.js';
 import { withLock } from './lock.js';
-import { applyServiceAnnotations, audit, confirmDrain, readUpgrade, saveRecord, type Upgrade, type WalkContext } from './walk.js';
+import { applyServiceAnnotations, audit, readUpgrade, saveRecord, type Upgrade, type WalkContext } from './walk.js';
 
 export interface FinishArgs extends NextArgs {
   force: boolean;
@@ -18,20 +20,22 @@ export interface FinishOptions extends NextOptions {
   force: boolean;
 }
 
-export async function runFinish(o: FinishOptions, cluster: Cluster, ui: Ui, now = () => new Date()): Promise<void> {
+export async function runFinish(o: FinishOptions, cluster: Cluster, ui: Ui, now: () => Date, opener: CloudOpener): Promise<void> {
   const who = await cluster.whoAmI();
-  if (o.dryRun) return finishUnderLock(o, cluster, ui, now, who); // reads only: no lock
-  await withLock(cluster, ui, o.name, who, o.forceUnlock, () => finishUnderLock(o, cluster, ui, now, who));
+  const ctx = await openWalk(o, cluster, ui, now, who, opener);
+  if (o.dryRun) return finishUnderLock(o, ctx); // reads only: no lock
+  await withLock(cluster, ui, o.name, who, o.forceUnlock, () => finishUnderLock(o, ctx));
 }
 
-async function finishUnderLock(o: FinishOptions, cluster: Cluster, ui: Ui, now: () => Date, who: string): Promise<void> {
+async function finishUnderLock(o: FinishOptions, ctx: WalkContext): Promise<void> {
+  const { cluster, ui, now } = ctx;
   const up = await readUpgrade(cluster, o.name);
   const pending = pendingOrdinals(up.record);
   if (pending.length > 0 && !up.record.finish && !o.force) {
     throw new GateError(`pods not yet upgraded: ${pending.map((p) => `${o.name}-${p}`).join(', ')}; walk them with: kubectl zerolossupgrade next ${o.name} (or pass --force)`);
   }
   if (o.dryRun) return printPlan(ui, await planRetire(cluster, up, now()));
-  await retireSurge({ cluster, ui, now, who, minDrainMs: o.minDrainMs, timeoutMs: o.timeoutMs }, up, 'UpgradeFinished');
+  await retireSurge(ctx, up, 'UpgradeFinished');
 }
 
 /**
@@ -62,7 +66,7 @@ export async function retireSurge(ctx: WalkContext, up: Upgrade, reason: 'Upgrad
     if (record.finish!.phase === 'drained') {
       const confirmation = await confirmDrain(ctx, record, pods, surge, record.finish!.drainedAt);
       await save({ ...record, finish: { ...record.finish!, phase: 'confirmed', confirmation } });
-      await audit(ctx, sts, 'DrainConfirmed', `surge pods: weight 0 and connections drained, confirmed by ${confirmation.by} ${confirmation.afterSeconds}s after the drain`);
+      await audit(ctx, sts, 'DrainConfirmed', `surge pods: ${confirmationText(confirmation)}`, confirmation.how === 'forced-after-timeout' ? 'Warning' : 'Normal');
     }
     if (record.finish!.phase === 'confirmed') {
       sts = await cluster.patchStatefulSet(o.name, sts.resourceVersion, { replicas: record.originalReplicas });
@@ -99,6 +103,6 @@ export const finishCommand = (deps: Deps): CommandModule<GlobalArgs, FinishArgs>
   handler: async (args: ArgumentsCamelCase<FinishArgs>) => {
     const options = { ...validateNextOptions(args), force: args.force };
     const { ui, cluster } = session(args, deps);
-    await runFinish(options, await cluster(), ui);
+    await runFinish(options, await cluster(), ui, () => new Date(), deps.openCloud);
   },
 });

@@ -1,6 +1,8 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { parseDuration } from '../core/duration.js';
-import { CancelledError, GateError } from '../core/errors.js';
+import { CREDENTIAL_MODES, type CredentialMode } from '../cloud/types.js';
+import type { CloudOpener } from '../cloud/open.js';
+import { CancelledError, GateError, UsageError } from '../core/errors.js';
 import { advance, currentBatchIndex, type UpgradeRecord } from '../core/upgrade.js';
 import { revisionState, type PodSnapshot } from '../core/workload.js';
 import type { Cluster } from '../k8s/types.js';
@@ -9,7 +11,9 @@ import { session, type Deps, type GlobalArgs } from './common.js';
 import { planNextBatch, printPlan } from './dry-run.js';
 import { withLock } from './lock.js';
 import { walkOptions } from './start.js';
-import { applyServiceAnnotations, assertDrained, audit, confirmDrain, readUpgrade, saveRecord, waitRebuilt, type Upgrade, type WalkContext } from './walk.js';
+import { confirmDrain, confirmationText } from './confirm.js';
+import { DrainEvidence, type EvidenceOptions } from './evidence.js';
+import { applyServiceAnnotations, assertDrained, audit, readUpgrade, saveRecord, waitRebuilt, type Upgrade, type WalkContext } from './walk.js';
 
 export interface NextArgs extends GlobalArgs {
   statefulset: string;
@@ -18,6 +22,14 @@ export interface NextArgs extends GlobalArgs {
   timeout: string;
   'force-unlock': boolean;
   'dry-run': boolean;
+  region?: string;
+  'cloud-credentials': CredentialMode;
+  'cloud-endpoint'?: string;
+  'require-evidence': boolean;
+  'zero-points': number;
+  'drain-timeout': string;
+  'force-after-timeout': boolean;
+  'evidence-interval': string;
 }
 
 export interface NextOptions {
@@ -26,10 +38,40 @@ export interface NextOptions {
   dryRun: boolean;
   minDrainMs: number;
   timeoutMs: number;
+  evidence: EvidenceOptions;
 }
 
-export function validateNextOptions(a: Pick<NextArgs, 'statefulset' | 'min-drain' | 'timeout' | 'force-unlock' | 'dry-run'>): NextOptions {
-  return { name: a.statefulset, forceUnlock: a['force-unlock'], dryRun: a['dry-run'], minDrainMs: parseDuration('min-drain', a['min-drain']), timeoutMs: parseDuration('timeout', a.timeout) };
+export function validateNextOptions(a: Omit<NextArgs, keyof GlobalArgs | 'yes'>): NextOptions {
+  const zeroPoints = a['zero-points'];
+  if (!Number.isInteger(zeroPoints) || zeroPoints < 1) throw new UsageError(`--zero-points must be a whole number of 1 or more, not "${String(zeroPoints)}"`);
+  if (a['force-after-timeout'] && !a['require-evidence']) throw new UsageError('--force-after-timeout is the policy of --require-evidence when --drain-timeout passes; pass both');
+  return {
+    name: a.statefulset,
+    forceUnlock: a['force-unlock'],
+    dryRun: a['dry-run'],
+    minDrainMs: parseDuration('min-drain', a['min-drain']),
+    timeoutMs: parseDuration('timeout', a.timeout),
+    evidence: {
+      credentials: a['cloud-credentials'],
+      region: a.region,
+      endpoint: a['cloud-endpoint'],
+      requireEvidence: a['require-evidence'],
+      zeroPoints,
+      drainTimeoutMs: parseDuration('drain-timeout', a['drain-timeout']),
+      forceAfterTimeout: a['force-after-timeout'],
+      intervalMs: parseDuration('evidence-interval', a['evidence-interval']),
+    },
+  };
+}
+
+/**
+ * The context of a walking command. The evidence opens before the lock is taken, so that
+ * --require-evidence without usable credentials is refused with the cluster untouched.
+ */
+export async function openWalk(o: NextOptions, cluster: Cluster, ui: Ui, now: () => Date, who: string, opener: CloudOpener): Promise<WalkContext> {
+  const up = await readUpgrade(cluster, o.name);
+  const evidence = await DrainEvidence.open(o.evidence, cluster, up.record, up.pods, opener);
+  return { cluster, ui, now, who, minDrainMs: o.minDrainMs, timeoutMs: o.timeoutMs, evidence };
 }
 
 export function podTable(ui: Ui, pods: PodSnapshot[], ordinals: number[], stsName: string): string[] {
@@ -51,6 +93,7 @@ export async function walkBatch(ctx: WalkContext, up: Upgrade, index: number): P
   };
 
   if (batch().phase === 'pending') {
+    if (index === 0) for (const w of await ctx.evidence.listenerWarnings(ctx.cluster, record)) ctx.ui.warn(w);
     ctx.ui.info(ctx.ui.errStyle.bold(`Batch ${index + 1} of ${record.batches.length}:`));
     for (const l of podTable(ctx.ui, pods, ordinals, sts.name)) ctx.ui.info(l);
     if (!(await ctx.ui.confirm(`Drain ${names} (CLB weight 0 on every Service port)?`))) throw new CancelledError('not drained; nothing changed');
@@ -67,8 +110,8 @@ export async function walkBatch(ctx: WalkContext, up: Upgrade, index: number): P
     }
     const confirmation = await confirmDrain(ctx, record, pods, ordinals, batch().drainedAt!);
     await save(batch().phase === 'drained' ? advance(record, index, 'confirmed', { confirmation }) : { ...record, batches: record.batches.map((b, i) => (i === index ? { ...b, confirmation } : b)) });
-    ctx.ui.info(`confirmed by ${confirmation.by} after ${confirmation.afterSeconds}s`);
-    await audit(ctx, sts, 'DrainConfirmed', `${names}: weight 0 and connections drained, confirmed by ${confirmation.by} ${confirmation.afterSeconds}s after the drain`);
+    ctx.ui.info(confirmationText(confirmation));
+    await audit(ctx, sts, 'DrainConfirmed', `${names}: ${confirmationText(confirmation)}`, confirmation.how === 'forced-after-timeout' ? 'Warning' : 'Normal');
   }
 
   if (batch().phase === 'confirmed') {
@@ -99,18 +142,36 @@ export async function walkBatch(ctx: WalkContext, up: Upgrade, index: number): P
     await applyServiceAnnotations(ctx, record);
     ctx.ui.info(`restored ${names}: they serve real traffic again`);
     await audit(ctx, sts, 'Restored', `${names}: CLB weight restored by ${ctx.who}`);
+    await showRestored(ctx, record, pods, ordinals);
   }
   return { sts, pods, record };
 }
 
-export async function runNext(o: NextOptions, cluster: Cluster, ui: Ui, now = () => new Date()): Promise<void> {
+/** With evidence on: the CLB weight and health of pods just back in service, once they read it (or a warning). */
+async function showRestored(ctx: WalkContext, record: UpgradeRecord, pods: PodSnapshot[], ordinals: number[]): Promise<void> {
+  const ev = ctx.evidence;
+  if (!ev.cloud) return;
+  const deadline = ctx.now().getTime() + Math.min(ev.options.drainTimeoutMs, 120_000);
+  const serving = (rows: { weight: string; health: string }[]) => rows.every((r) => /^[1-9]\d*$/.test(r.weight) && r.health === 'healthy');
+  let view = await ev.read(ctx.cluster, record, pods, ordinals, new Date(), ctx.now().getTime(), false);
+  while (!serving(view.rows) && ctx.now().getTime() < deadline) {
+    await new Promise((r) => setTimeout(r, ev.options.intervalMs));
+    view = await ev.read(ctx.cluster, record, pods, ordinals, new Date(), ctx.now().getTime(), false);
+  }
+  const { renderEvidence } = await import('../ui/render.js');
+  ctx.ui.info(renderEvidence(view, ctx.ui.errStyle));
+  if (!serving(view.rows)) ctx.ui.warn(`the CLB does not yet show ${ordinals.map((o) => `${record.statefulSet}-${o}`).join(', ')} with weight above 0 and healthy on every listener`);
+}
+
+export async function runNext(o: NextOptions, cluster: Cluster, ui: Ui, now: () => Date, opener: CloudOpener): Promise<void> {
   if (o.dryRun) {
     const up = await readUpgrade(cluster, o.name);
     printPlan(ui, await planNextBatch(cluster, up, now()));
     return;
   }
   const who = await cluster.whoAmI();
-  await withLock(cluster, ui, o.name, who, o.forceUnlock, () => walkRemaining(o, cluster, ui, { cluster, ui, now, who, minDrainMs: o.minDrainMs, timeoutMs: o.timeoutMs }));
+  const ctx = await openWalk(o, cluster, ui, now, who, opener);
+  await withLock(cluster, ui, o.name, who, o.forceUnlock, () => walkRemaining(o, cluster, ui, ctx));
 }
 
 export async function walkRemaining(o: NextOptions, cluster: Cluster, ui: Ui, ctx: WalkContext): Promise<void> {
@@ -144,7 +205,15 @@ export async function walkRemaining(o: NextOptions, cluster: Cluster, ui: Ui, ct
 export function drainOptions<T>(y: Argv<T>) {
   return walkOptions(y)
     .option('min-drain', { type: 'string', default: '30s', describe: 'Confirmation is refused until this long after the drain' })
-    .option('yes', { alias: 'y', type: 'boolean', default: false, describe: 'Answer yes (scripted use); --min-drain still applies' });
+    .option('yes', { alias: 'y', type: 'boolean', default: false, describe: 'Answer yes (scripted use); --min-drain still applies' })
+    .option('region', { type: 'string', describe: 'Tencent Cloud region of the CLB (default: TENCENTCLOUD_REGION, else the nodes\' region label)' })
+    .option('cloud-credentials', { choices: CREDENTIAL_MODES, default: 'auto' as CredentialMode, describe: 'Where the drain evidence gets Tencent Cloud credentials: auto = environment, then ~/.tencentcloud/credentials, then TKE OIDC' })
+    .option('cloud-endpoint', { type: 'string', describe: 'Tencent Cloud API domain (e.g. internal.tencentcloudapi.com) or a URL for every service' })
+    .option('require-evidence', { type: 'boolean', default: false, describe: 'Delete only when the evidence says drained: weight 0 on every listener and --zero-points zero connection points' })
+    .option('zero-points', { type: 'number', default: 3, describe: 'Consecutive zero ConNum points (present, after weight 0) that count as drained' })
+    .option('drain-timeout', { type: 'string', default: '15m', describe: 'How long one run waits for the evidence before it stops (nothing deleted)' })
+    .option('force-after-timeout', { type: 'boolean', default: false, describe: 'With --require-evidence: when --drain-timeout passes with weight 0 but connections not drained, delete anyway' })
+    .option('evidence-interval', { type: 'string', default: '10s', describe: 'How often the evidence is read again' });
 }
 
 /** The yargs module of a command that walks (next, abort, rollback): same flags, same wiring. */
@@ -153,7 +222,7 @@ export function drainCommand(
   verb: string,
   describe: string,
   examples: [string, string][],
-  run: (o: NextOptions, cluster: Cluster, ui: Ui) => Promise<void>,
+  run: (o: NextOptions, cluster: Cluster, ui: Ui, opener: CloudOpener) => Promise<void>,
 ): CommandModule<GlobalArgs, NextArgs> {
   return {
     command: `${verb} <statefulset>`,
@@ -166,7 +235,7 @@ export function drainCommand(
     handler: async (args: ArgumentsCamelCase<NextArgs>) => {
       const options = validateNextOptions(args);
       const { ui, cluster } = session(args, deps);
-      await run(options, await cluster(), ui);
+      await run(options, await cluster(), ui, deps.openCloud);
     },
   };
 }
@@ -180,5 +249,5 @@ export const nextCommand = (deps: Deps) =>
       ['kubectl zerolossupgrade next nginx', 'Walk the next batch, asking before each step'],
       ['kubectl zerolossupgrade next nginx --yes --min-drain 2m', 'Walk every batch unattended, draining each at least 2 minutes'],
     ],
-    (o, c, ui) => runNext(o, c, ui),
+    (o, c, ui, opener) => runNext(o, c, ui, () => new Date(), opener),
   );

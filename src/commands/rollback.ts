@@ -1,3 +1,4 @@
+import type { CloudOpener } from '../cloud/open.js';
 import { CancelledError, GateError } from '../core/errors.js';
 import { RECORD_ANNOTATION, encodeRecord, rollbackRecord } from '../core/upgrade.js';
 import { revisionState } from '../core/workload.js';
@@ -6,8 +7,8 @@ import type { Ui } from '../ui/terminal.js';
 import type { Deps } from './common.js';
 import { planNextBatch, printPlan, stsPatchStep } from './dry-run.js';
 import { withLock } from './lock.js';
-import { drainCommand, walkRemaining, type NextOptions } from './next.js';
-import { applyServiceAnnotations, audit, observed, readUpgrade, type WalkContext } from './walk.js';
+import { drainCommand, openWalk, walkRemaining, type NextOptions } from './next.js';
+import { applyServiceAnnotations, audit, observed, readUpgrade } from './walk.js';
 
 /**
  * Turns an upgrade back from wherever it stands: the original template (the recorded original
@@ -15,10 +16,10 @@ import { applyServiceAnnotations, audit, observed, readUpgrade, type WalkContext
  * pods already on the new revision walk back with the same drain, confirm, rebuild, restore loop.
  * Run again, it continues the walk back; `finish` ends it as usual.
  */
-export async function runRollback(o: NextOptions, cluster: Cluster, ui: Ui, now = () => new Date()): Promise<void> {
+export async function runRollback(o: NextOptions, cluster: Cluster, ui: Ui, now: () => Date, opener: CloudOpener): Promise<void> {
   const who = await cluster.whoAmI();
+  const ctx = await openWalk(o, cluster, ui, now, who, opener);
   const run = async () => {
-    const ctx: WalkContext = { cluster, ui, now, who, minDrainMs: o.minDrainMs, timeoutMs: o.timeoutMs };
     const up = await readUpgrade(cluster, o.name);
     if (up.record.finish) {
       throw new GateError(`the upgrade of "${o.name}" is already finishing (surge pods being removed); complete it with: kubectl zerolossupgrade finish ${o.name}, then start an upgrade back to the old image`);
@@ -54,5 +55,5 @@ export const rollbackCommand = (deps: Deps) =>
     'rollback',
     'Go back to the original template and walk the upgraded pods back, as safely as forward',
     [['kubectl zerolossupgrade rollback nginx', 'Then: kubectl zerolossupgrade finish nginx']],
-    (o, c, ui) => runRollback(o, c, ui),
+    (o, c, ui, opener) => runRollback(o, c, ui, () => new Date(), opener),
   );

@@ -4,10 +4,11 @@
 import { formatDuration } from '../core/duration.js';
 import { ConfigError, GateError } from '../core/errors.js';
 import { RS_WEIGHT_ANNOTATION, weightOf } from '../core/rs-weight.js';
-import { RECORD_ANNOTATION, decodeRecord, encodeRecord, serviceAnnotation, type Confirmation, type UpgradeRecord } from '../core/upgrade.js';
+import { RECORD_ANNOTATION, decodeRecord, encodeRecord, serviceAnnotation, type UpgradeRecord } from '../core/upgrade.js';
 import { revisionState, type PodSnapshot, type StatefulSetSnapshot } from '../core/workload.js';
 import type { Cluster } from '../k8s/types.js';
 import type { Ui } from '../ui/terminal.js';
+import type { DrainEvidence } from './evidence.js';
 
 export interface WalkContext {
   cluster: Cluster;
@@ -17,6 +18,8 @@ export interface WalkContext {
   who: string;
   minDrainMs: number;
   timeoutMs: number;
+  /** What Tencent Cloud says about drained pods (or why nothing). */
+  evidence: DrainEvidence;
 }
 
 export interface Upgrade {
@@ -24,8 +27,6 @@ export interface Upgrade {
   pods: PodSnapshot[];
   record: UpgradeRecord;
 }
-
-export const LOADBALANCE_ID_ANNOTATION = 'service.kubernetes.io/loadbalance-id';
 
 export const noUpgradeMessage = (name: string) => `no upgrade is in progress on statefulset "${name}"; start one with: kubectl zerolossupgrade start ${name}`;
 
@@ -62,9 +63,9 @@ export async function saveRecord(cluster: Cluster, sts: StatefulSetSnapshot, rec
 }
 
 /** Leaves an Event on the StatefulSet (the audit trail in `kubectl describe statefulset`). */
-export async function audit(ctx: Pick<WalkContext, 'cluster' | 'ui'>, sts: StatefulSetSnapshot, reason: string, message: string): Promise<void> {
+export async function audit(ctx: Pick<WalkContext, 'cluster' | 'ui'>, sts: StatefulSetSnapshot, reason: string, message: string, type: 'Normal' | 'Warning' = 'Normal'): Promise<void> {
   try {
-    await ctx.cluster.recordEvent(sts, 'Normal', reason, message);
+    await ctx.cluster.recordEvent(sts, type, reason, message);
   } catch (e) {
     // The record on the StatefulSet keeps who confirmed what; a missing Event is worth a warning only.
     ctx.ui.warn(`could not record the Event ${reason}: ${(e as Error).message}`);
@@ -106,50 +107,6 @@ export async function assertDrained(ctx: WalkContext, record: UpgradeRecord, ord
       }
     }
   }
-}
-
-function describeDrain(ctx: WalkContext, record: UpgradeRecord, pods: PodSnapshot[], ordinals: number[], drainedAt: Date): string[] {
-  const s = ctx.ui.errStyle;
-  const lines = [s.bold(`Drained ${formatDuration(ctx.now().getTime() - drainedAt.getTime())} ago: ordinals ${ordinals.join(', ')}`)];
-  for (const o of ordinals) {
-    const p = pods.find((x) => x.ordinal === o);
-    lines.push(`  ${p?.name ?? `${record.statefulSet}-${o}`}  IP ${p?.ip ?? '-'}  node ${p?.node ?? '-'}`);
-  }
-  for (const svc of record.services) {
-    lines.push(`  service ${svc.name}: listeners ${svc.ports.map((p) => `${p.proto}/${p.port}`).join(', ')}`);
-  }
-  lines.push('  Check in the CLB console (Load Balancer > the CLB above > Listeners > backend services) that each IP shows weight 0,');
-  lines.push('  then in CLB monitoring (filter by listener and backend) that its connections have fallen to 0.');
-  return lines;
-}
-
-/**
- * Waits out --min-drain, shows what helps the operator check the CLB, and asks separately for the
- * weight and for the connections (default No). --yes answers both, after --min-drain all the same.
- */
-export async function confirmDrain(ctx: WalkContext, record: UpgradeRecord, pods: PodSnapshot[], ordinals: number[], drainedAtIso: string): Promise<Confirmation> {
-  const drainedAt = new Date(drainedAtIso);
-  const wait = drainedAt.getTime() + ctx.minDrainMs - ctx.now().getTime();
-  if (wait > 0) {
-    const p = ctx.ui.progress(`waiting for the minimum drain time (--min-drain ${formatDuration(ctx.minDrainMs)})`);
-    await new Promise((r) => setTimeout(r, wait));
-    p.done(`minimum drain time passed (${formatDuration(ctx.minDrainMs)})`);
-  }
-  for (const line of describeDrain(ctx, record, pods, ordinals, drainedAt)) ctx.ui.info(line);
-  for (const svc of record.services) {
-    const lb = (await ctx.cluster.readService(svc.name)).annotations[LOADBALANCE_ID_ANNOTATION];
-    if (lb) ctx.ui.info(`  CLB ${lb} (service ${svc.name}): https://console.cloud.tencent.com/clb/detail?id=${lb}`);
-    const events = await ctx.cluster.serviceEvents(svc.name, drainedAt);
-    if (events.length === 0) ctx.ui.info(`  service ${svc.name}: no events from the service controller since the drain yet`);
-    for (const e of events) ctx.ui.info(`  service ${svc.name}: ${e.at} ${e.type} ${e.reason}: ${e.message}`);
-  }
-  const names = ordinals.map((o) => `${record.statefulSet}-${o}`).join(', ');
-  const weightZero = await ctx.ui.confirm(`Does the CLB show weight 0 for ${names} on every listener?`);
-  if (!weightZero) throw new GateError(`not confirmed: the weight of ${names} is not 0 yet; nothing was deleted. Run the same command again to re-check`);
-  const connectionsDrained = await ctx.ui.confirm(`Have the connections to ${names} drained to 0?`);
-  if (!connectionsDrained) throw new GateError(`not confirmed: connections to ${names} have not drained; nothing was deleted. Run the same command again to re-check`);
-  const at = ctx.now();
-  return { by: ctx.who, at: at.toISOString(), weightZero, connectionsDrained, afterSeconds: Math.round((at.getTime() - drainedAt.getTime()) / 1000) };
 }
 
 /** A pod is rebuilt when it is the new revision with the target images, Running and Ready, gates included. */

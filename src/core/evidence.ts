@@ -195,6 +195,25 @@ export function listenerWarnings(l: ListenerSettings): string[] {
   return w;
 }
 
+/** What the walk shows of the evidence: one row per pod and listener, one verdict per pod. */
+export interface EvidenceRow {
+  pod: string;
+  listener: string;
+  weight: string;
+  health: string;
+  connections: string;
+  trend: string;
+}
+
+export interface EvidenceView {
+  at: number;
+  periodSeconds?: number;
+  rows: EvidenceRow[];
+  verdicts: { pod: string; ip?: string; gate: string; verdict: Verdict }[];
+  controllerVersion: string;
+  events: string[];
+}
+
 /** What the record and the audit Event keep of the evidence at a confirmation. */
 export interface EvidenceSummary {
   verdicts: { pod: string; state: VerdictState; reasons: string[] }[];

@@ -1,6 +1,7 @@
 // The upgrade record kept on the StatefulSet, the batch plan and the steps of the walk. Pure: every
 // step takes a record and returns the next one; the commands write it before acting on it, so a
 // crash anywhere leaves a record from which the same command resumes.
+import type { EvidenceSummary } from './evidence.js';
 import { annotationFor, type PortKey } from './rs-weight.js';
 import type { ContainerImage } from './workload.js';
 
@@ -19,6 +20,13 @@ export interface Confirmation {
   connectionsDrained: boolean;
   /** Seconds between the drain and the confirmation. */
   afterSeconds: number;
+  /**
+   * How it was given: a person at the prompt, --yes, --yes --require-evidence on the evidence alone,
+   * or --force-after-timeout when the evidence never said drained. Absent in records of older runs.
+   */
+  how?: 'prompt' | 'yes' | 'evidence' | 'forced-after-timeout';
+  /** The drain evidence at that moment, when it was on. */
+  evidence?: EvidenceSummary;
 }
 
 export interface Batch {

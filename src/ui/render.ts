@@ -2,6 +2,7 @@
 // Commands import this lazily: cli-table3 and yaml cost start-up time that --help should not pay.
 import Table from 'cli-table3';
 import { stringify } from 'yaml';
+import type { EvidenceView } from '../core/evidence.js';
 import type { StatusView } from '../core/status-view.js';
 import type { Style } from './terminal.js';
 
@@ -52,4 +53,24 @@ export function renderStatusTable(view: StatusView, style: Style): string {
   ]);
   const head = ['ORDINAL', 'POD', 'IP', 'NODE', 'IMAGES', 'REVISION', 'READY', 'STATUS', ...(u ? ['STEP', 'WEIGHT'] : [])];
   return [...header, table(head, rows, style)].join('\n');
+}
+
+const VERDICT_TEXT = { drained: 'drained', 'not-yet': 'not yet', unknown: 'unknown' } as const;
+
+/** The drain evidence beside the prompt: the CLB and monitor table, then one verdict per pod. */
+export function renderEvidence(view: EvidenceView, style: Style): string {
+  const colour = { drained: style.green, 'not-yet': style.yellow, unknown: style.red } as const;
+  const period = view.periodSeconds ? ` (last points, ${view.periodSeconds}s each)` : '';
+  const lines = [
+    table(['POD', 'SERVICE LISTENER', 'WEIGHT', 'HEALTH', `CONNECTIONS${period}`, 'TREND'], view.rows.map((r) => [r.pod, r.listener, r.weight, r.health, r.connections, r.trend]), style),
+  ];
+  for (const v of view.verdicts) {
+    const why = v.verdict.reasons.length ? `: ${v.verdict.reasons.join('; ')}` : '';
+    lines.push(`  ${v.pod} (${v.ip ?? 'no IP'}, CLB readiness gate ${v.gate}): ${colour[v.verdict.state](VERDICT_TEXT[v.verdict.state])}${why}`);
+  }
+  if (view.verdicts.length === 0) return lines.join('\n');
+  lines.push(`  service controller ${view.controllerVersion}`);
+  if (view.events.length === 0) lines.push('  no service controller events since the drain yet');
+  for (const e of view.events) lines.push(`  ${e}`);
+  return lines.join('\n');
 }

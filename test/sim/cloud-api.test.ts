@@ -7,7 +7,7 @@ import { CloudApi } from '../../sim/cloud-api.js';
 const creds = { secretId: 'AKIDtest', secretKey: 'test-key' };
 
 describe('fake Tencent Cloud API through tencentcloud-sdk-nodejs', () => {
-  const clb = new Clb({ healthCheckIntervalMs: 200, unhealthyThreshold: 1, monitorPeriodMs: 200 });
+  const clb = new Clb({ healthCheckIntervalMs: 200, unhealthyThreshold: 1, monitorPeriodMs: 1000 });
   const api = new CloudApi(clb, creds);
   let endpoint: string;
   let lbId: string;
@@ -63,23 +63,37 @@ describe('fake Tencent Cloud API through tencentcloud-sdk-nodejs', () => {
     ]);
   });
 
-  it('GetMonitorData returns ConNum points per backend at period 60, and none when hidden', async () => {
+  it('GetMonitorData returns ConNum points per backend for ended periods only, and none when hidden', async () => {
     const vip = clb.loadBalancers.get(lbId)!.vip;
     const req = {
-      Namespace: 'QCE/LB_PRIVATE', MetricName: 'ConNum', Period: 60,
+      Namespace: 'QCE/LB_PRIVATE', MetricName: 'ConNum', Period: 1,
       StartTime: new Date(Date.now() - 60_000).toISOString(), EndTime: new Date().toISOString(),
       Instances: [{ Dimensions: [{ Name: 'vip', Value: vip }, { Name: 'vpcId', Value: 'vpc-sim00001' }, { Name: 'lanIp', Value: '127.10.9.1' }, { Name: 'port', Value: '8080' }] }],
     };
-    await new Promise((r) => setTimeout(r, 500));
+    await new Promise((r) => setTimeout(r, 2100));
     const r = await client().monitor.GetMonitorData(req);
-    expect(r.Period).toBe(60);
+    expect(r.Period).toBe(1);
     const dp = r.DataPoints![0]!;
     expect(dp.Timestamps!.length).toBeGreaterThan(0);
+    expect(dp.Timestamps!.every((t) => (t + 1) * 1000 <= Date.now())).toBe(true);
+    await expect(client().monitor.GetMonitorData({ ...req, Period: 60 })).rejects.toMatchObject({ code: 'InvalidParameterValue' });
     expect(dp.Values!.every((v) => v === 0)).toBe(true);
     api.hideMonitorPoints = () => true;
     const hidden = await client().monitor.GetMonitorData(req);
     api.hideMonitorPoints = undefined;
     expect(hidden.DataPoints![0]!.Timestamps).toEqual([]);
+  });
+
+  it('DescribeBaseMetrics offers the period the simulated monitor keeps', async () => {
+    const r = await client().monitor.DescribeBaseMetrics({ Namespace: 'QCE/LB_PRIVATE', MetricName: 'ConNum' });
+    expect(r.MetricSet!.map((m) => [m.MetricName, m.Periods!.map((p) => p.Period)])).toEqual([['ConNum', ['1']]]);
+  });
+
+  it('DescribeListeners reports the listener settings a test gives', async () => {
+    api.listenerAttributes = { SessionExpireTime: 30, RescheduleInterval: 10 };
+    const r = await client().clb.DescribeListeners({ LoadBalancerId: lbId });
+    api.listenerAttributes = {};
+    expect(r.Listeners![0]).toMatchObject({ SessionExpireTime: 30, RescheduleInterval: 10, Scheduler: 'WRR' });
   });
 
   it('errors come back in the documented shape and the SDK throws them with their code', async () => {

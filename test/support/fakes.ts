@@ -203,5 +203,6 @@ export function fakeDeps(cluster: Cluster, io = fakeIo()): Deps & { io: ReturnTy
       opened.push(flags);
       return cluster;
     },
+    openCloud: async () => ({ off: 'no Tencent Cloud credentials found' }),
   };
 }
