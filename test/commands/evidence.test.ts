@@ -1,0 +1,223 @@
+// The drain evidence in `next`, against the in-memory cluster and a scripted cloud: what decides,
+// what is recorded, and that every refusal deletes nothing.
+import { describe, expect, it } from 'vitest';
+import { main } from '../../src/app.js';
+import type { CloudOpener } from '../../src/cloud/open.js';
+import { CloudApiError, type Cloud } from '../../src/cloud/types.js';
+import { runStart, validateStartOptions } from '../../src/commands/start.js';
+import type { ConnPoint, TargetReading } from '../../src/core/evidence.js';
+import { makeUi } from '../../src/ui/terminal.js';
+import { FakeCluster, fakeDeps, fakeIo, pod, statefulSet } from '../support/fakes.js';
+
+const SECRET = 'never-printed-secret-key';
+
+/** A cloud whose weights and connection points a test scripts; 1 s monitor periods. */
+class ScriptedCloud implements Cloud {
+  readonly region = 'ap-guangzhou';
+  readonly credentialSource = 'environment (TENCENTCLOUD_SECRET_ID)';
+  weight = (_ip: string) => 0;
+  /** Connection maxima of the last periods, oldest first, ending with the last whole second. */
+  connections = (_ip: string): (number | null)[] => [4, 0, 0, 0, 0];
+  failTargets?: CloudApiError;
+  failOpen?: CloudApiError;
+  listenerSettings = {};
+  calls: string[] = [];
+
+  async loadBalancers(ids: string[]) {
+    this.calls.push('loadBalancers');
+    if (this.failOpen) throw this.failOpen;
+    return ids.map((id) => ({ id, type: 'INTERNAL', vips: ['127.20.0.1'], vpcId: 'vpc-1' }));
+  }
+  async listeners(lbId: string) {
+    return [{ lbId, protocol: 'TCP', port: 80, scheduler: 'WRR', ...this.listenerSettings }];
+  }
+  async targets(lbId: string, ips: string[]): Promise<TargetReading[]> {
+    this.calls.push('targets');
+    if (this.failTargets) throw this.failTargets;
+    return ips.map((ip) => ({ lbId, protocol: 'TCP', port: 80, ip, targetPort: 8080, weight: this.weight(ip), healthy: true }));
+  }
+  async conNumPeriod() {
+    return 1;
+  }
+  async conNum(queries: { dimensions: Record<string, string> }[], _from: Date, to: Date): Promise<ConnPoint[][]> {
+    const end = Math.floor(to.getTime() / 1000) * 1000 - 1000;
+    return queries.map((q) => {
+      const values = this.connections(q.dimensions.lanIp!);
+      return values.flatMap((v, i) => (v === null ? [] : [{ at: end - (values.length - 1 - i) * 1000, value: v }]));
+    });
+  }
+}
+
+const opener = (cloud: Cloud): CloudOpener => async () => ({ cloud });
+
+async function started() {
+  const sts = statefulSet({ replicas: 3, currentRevision: 'gw-1', updateRevision: 'gw-1', updatedReplicas: 3 });
+  const cluster = new FakeCluster(sts, [0, 1, 2].map((i) => pod(i, { revision: 'gw-1' })));
+  cluster.services = [
+    {
+      name: 'gw', resourceVersion: '7', type: 'LoadBalancer', selector: { app: 'gw' },
+      annotations: { 'service.cloud.tencent.com/direct-access': 'true', 'service.kubernetes.io/loadbalance-id': 'lb-1' },
+      ports: [{ protocol: 'TCP', port: 80, targetPort: 8080 }],
+    },
+  ];
+  await runStart(validateStartOptions({ statefulset: 'gw', image: ['gw=nginx:2'], batch: 1, surge: 0, force: false, timeout: '5m' }), cluster, makeUi({ yes: true }, fakeIo()));
+  cluster.sts = { ...cluster.sts!, updateRevision: 'gw-2' };
+  cluster.mutations.length = 0;
+  return cluster;
+}
+
+const unattended = ['next', 'gw', '--yes', '--require-evidence', '--min-drain', '0s', '--timeout', '100ms', '--drain-timeout', '10s', '--evidence-interval', '100ms'];
+const record = (c: FakeCluster) => JSON.parse(c.sts!.annotations['zerolossupgrade.io/upgrade']!);
+const deletions = (c: FakeCluster) => c.mutations.filter((m) => m.startsWith('delete pod'));
+
+async function run(cluster: FakeCluster, cloud: Cloud | undefined, args: string[]) {
+  const deps = fakeDeps(cluster);
+  if (cloud) deps.openCloud = opener(cloud);
+  const code = await main(args, deps);
+  return { code, out: deps.io.stdout.text, err: deps.io.stderr.text };
+}
+
+describe('next --yes --require-evidence', () => {
+  it('deletes once the evidence says drained, and records the verdict with the confirmation', async () => {
+    const cluster = await started();
+    const cloud = new ScriptedCloud();
+    const r = await run(cluster, cloud, unattended);
+    // The fake cluster never brings the pod back: the walk stops at the rebuild, after the deletion.
+    expect(r.code).toBe(3);
+    expect(deletions(cluster)).toEqual(['delete pod gw-0 uid-0']);
+    const c = record(cluster).batches[0].confirmation;
+    expect(c).toMatchObject({ by: 'tester', how: 'evidence', weightZero: true, connectionsDrained: true });
+    expect(c.evidence).toEqual({ verdicts: [{ pod: 'gw-0', state: 'drained', reasons: [] }], zeroPoints: 3, periodSeconds: 1 });
+    // Points count only from when weight 0 was seen: at 1 s periods, 3 zero points take about 3 s.
+    expect(r.err).toMatch(/gw-0 not-yet \([012] of 3 zero points since weight 0/);
+    expect(cluster.events.find((e) => e.includes('DrainConfirmed'))).toMatch(/^Normal DrainConfirmed: gw-0: confirmed by tester on the drain evidence \(--require-evidence\) \d+s after the drain; evidence: gw-0 drained$/);
+    expect(r.err).toContain('drain evidence: Tencent Cloud ap-guangzhou, credentials from the environment (TENCENTCLOUD_SECRET_ID)');
+    expect(r.err).toMatch(/gw-0 .*TCP\/80.* 0 .*healthy/);
+  });
+
+  it('waits while the weight has not landed, and goes on once it has', async () => {
+    const cluster = await started();
+    const cloud = new ScriptedCloud();
+    let reads = 0;
+    cloud.weight = () => (++reads < 4 ? 10 : 0);
+    const r = await run(cluster, cloud, unattended);
+    expect(r.err).toContain('gw-0 not-yet (weight 10 on lb-1 TCP/80)');
+    expect(deletions(cluster)).toEqual(['delete pod gw-0 uid-0']);
+    expect(record(cluster).batches[0].confirmation.how).toBe('evidence');
+  });
+
+  it('stops at --drain-timeout when monitor points are missing (unknown, never zero), deleting nothing', async () => {
+    const cluster = await started();
+    const cloud = new ScriptedCloud();
+    cloud.connections = () => [];
+    const r = await run(cluster, cloud, [...unattended.slice(0, -4), '--drain-timeout', '1s', '--evidence-interval', '100ms']);
+    expect(r.code).toBe(3);
+    expect(r.err).toMatch(/error: the drain of gw-0 was not confirmed by the evidence within --drain-timeout \(1s\): gw-0 unknown: no ConNum data for lb-1 TCP\/80 -> 127\.10\.0\.10:8080\. Nothing was deleted; the pods stay drained\. Run the same command again to keep waiting\. To delete anyway once the weight reads 0, pass --force-after-timeout/);
+    expect(deletions(cluster)).toEqual([]);
+    expect(record(cluster).batches[0].phase).toBe('drained');
+  });
+
+  it('with --force-after-timeout deletes when only the connections never drained, and leaves a Warning Event', async () => {
+    const cluster = await started();
+    const cloud = new ScriptedCloud();
+    cloud.connections = () => [3, 3, 2, 2];
+    const r = await run(cluster, cloud, [...unattended.slice(0, -4), '--drain-timeout', '1s', '--evidence-interval', '100ms', '--force-after-timeout']);
+    expect(r.err).toMatch(/warning: --drain-timeout \(1s\) passed without the evidence saying drained \(gw-0 not-yet: 2 connections on lb-1 TCP\/80/);
+    expect(deletions(cluster)).toEqual(['delete pod gw-0 uid-0']);
+    expect(record(cluster).batches[0].confirmation).toMatchObject({ how: 'forced-after-timeout', weightZero: true, connectionsDrained: false });
+    expect(cluster.events.find((e) => e.includes('DrainConfirmed'))).toMatch(/^Warning DrainConfirmed: gw-0: confirmed by tester FORCED after --drain-timeout/);
+  });
+
+  it('does not force past a weight that never read 0', async () => {
+    const cluster = await started();
+    const cloud = new ScriptedCloud();
+    cloud.weight = () => 10;
+    const r = await run(cluster, cloud, [...unattended.slice(0, -4), '--drain-timeout', '1s', '--evidence-interval', '100ms', '--force-after-timeout']);
+    expect(r.code).toBe(3);
+    expect(r.err).toContain('--force-after-timeout does not apply: the CLB does not read weight 0 on every listener');
+    expect(deletions(cluster)).toEqual([]);
+  });
+
+  it('keeps polling through throttling and goes on when the API answers again', async () => {
+    const cluster = await started();
+    const cloud = new ScriptedCloud();
+    let n = 0;
+    const targets = cloud.targets.bind(cloud);
+    cloud.targets = async (lb, ips) => {
+      if (++n <= 2) throw new CloudApiError('RequestLimitExceeded', 'DescribeTargets: RequestLimitExceeded: Your current request times exceeds the limit.');
+      return targets(lb, ips);
+    };
+    const r = await run(cluster, cloud, unattended);
+    expect(r.err).toContain('gw-0 unknown (CLB targets unreadable: DescribeTargets: RequestLimitExceeded');
+    expect(deletions(cluster)).toEqual(['delete pod gw-0 uid-0']);
+  });
+
+  it('is refused before anything changes when the evidence is off', async () => {
+    const cluster = await started();
+    const r = await run(cluster, undefined, unattended);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('error: --require-evidence: the drain evidence is off: no Tencent Cloud credentials found; nothing was changed');
+    expect(cluster.mutations).toEqual([]);
+    expect(cluster.leases.size).toBe(0);
+  });
+
+  it('is refused before anything changes when Tencent Cloud refuses the credentials', async () => {
+    const cluster = await started();
+    const cloud = new ScriptedCloud();
+    cloud.failOpen = new CloudApiError('AuthFailure.SecretIdNotFound', 'DescribeLoadBalancers: AuthFailure.SecretIdNotFound: The SecretId is not found.');
+    const r = await run(cluster, cloud, unattended);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('error: --require-evidence: Tencent Cloud refused the first read: DescribeLoadBalancers: AuthFailure.SecretIdNotFound');
+    expect(cluster.mutations).toEqual([]);
+  });
+
+  it('--force-after-timeout alone is a usage error', async () => {
+    const cluster = await started();
+    const r = await run(cluster, new ScriptedCloud(), ['next', 'gw', '--yes', '--force-after-timeout']);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('--force-after-timeout is the policy of --require-evidence');
+    expect(cluster.mutations).toEqual([]);
+  });
+
+  it('--zero-points must be a whole number of 1 or more', async () => {
+    const r = await run(await started(), new ScriptedCloud(), ['next', 'gw', '--yes', '--zero-points', '0']);
+    expect(r.code).toBe(2);
+  });
+});
+
+describe('next --yes with evidence but without --require-evidence', () => {
+  it('shows and records the evidence without waiting on it, and warns about listener settings before the first drain', async () => {
+    const cluster = await started();
+    const cloud = new ScriptedCloud();
+    cloud.connections = () => [];
+    cloud.listenerSettings = { sessionExpireTime: 30 };
+    const r = await run(cluster, cloud, ['next', 'gw', '--yes', '--min-drain', '0s', '--timeout', '100ms']);
+    expect(r.err).toMatch(/warning: lb-1 TCP\/80: session persistence is on \(30s\)/);
+    expect(r.err.indexOf('session persistence')).toBeLessThan(r.err.indexOf('Drain gw-0'));
+    expect(deletions(cluster)).toEqual(['delete pod gw-0 uid-0']);
+    expect(record(cluster).batches[0].confirmation).toMatchObject({ how: 'yes', evidence: { verdicts: [{ pod: 'gw-0', state: 'unknown' }] } });
+  });
+});
+
+describe('next without evidence', () => {
+  it('says beside the prompt that evidence is off and how to switch it on', async () => {
+    const cluster = await started();
+    const r = await run(cluster, undefined, ['next', 'gw', '--yes', '--min-drain', '0s', '--timeout', '100ms']);
+    expect(r.err).toContain('drain evidence: off (no Tencent Cloud credentials found); to read CLB weights and connections here, set TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY');
+    expect(record(cluster).batches[0].confirmation).toMatchObject({ how: 'yes' });
+    expect(record(cluster).batches[0].confirmation.evidence).toBeUndefined();
+  });
+});
+
+describe('secrets', () => {
+  it('never reach the output, whatever the run', async () => {
+    process.env.TENCENTCLOUD_SECRET_KEY_FOR_TEST = SECRET;
+    const cluster = await started();
+    const cloud = new ScriptedCloud();
+    cloud.failTargets = new CloudApiError('AuthFailure.SignatureFailure', 'DescribeTargets: AuthFailure.SignatureFailure: The provided credentials could not be validated.');
+    const r = await run(cluster, cloud, ['next', 'gw', '--yes', '--min-drain', '0s', '--timeout', '100ms']);
+    delete process.env.TENCENTCLOUD_SECRET_KEY_FOR_TEST;
+    expect(r.err).toContain('CLB targets unreadable: DescribeTargets: AuthFailure.SignatureFailure');
+    expect(`${r.out}${r.err}${JSON.stringify(cluster.events)}${JSON.stringify(cluster.sts)}`).not.toContain(SECRET);
+  });
+});
