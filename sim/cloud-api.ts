@@ -73,6 +73,10 @@ export class CloudApi {
     this.faults.push({ action, code, message, remaining: count });
   }
 
+  clearFaults(): void {
+    this.faults.length = 0;
+  }
+
   async listen(port = 0, host = '127.0.0.1'): Promise<string> {
     this.server = createServer((req, res) => {
       const chunks: Buffer[] = [];

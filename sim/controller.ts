@@ -59,8 +59,8 @@ export interface PodDeletion {
   pod: string;
   namespace: string;
   at: string;
-  /** The pod's targets on every CLB listener when its deletion was seen. */
-  weights: { service: string; port: number; weight: number }[];
+  /** The pod's targets on every CLB listener when its deletion was seen, with their open connections. */
+  weights: { service: string; port: number; weight: number; connections: number }[];
 }
 
 interface ServiceState {
@@ -90,7 +90,8 @@ export class ServiceController {
     private readonly kc: KubeConfig,
     private readonly clb: Clb,
     private readonly backends: Backends,
-    private readonly options: ControllerOptions = DEFAULT_CONTROLLER_OPTIONS,
+    /** Tests may change the propagation delay between steps. */
+    readonly options: ControllerOptions = DEFAULT_CONTROLLER_OPTIONS,
   ) {
     this.core = kc.makeApiClient(CoreV1Api);
   }
@@ -156,7 +157,9 @@ export class ServiceController {
     for (const [uid, pod] of this.known) {
       if (live.has(uid)) continue;
       const weights = [...this.clb.loadBalancers.values()].flatMap((lb) =>
-        lb.listeners.flatMap((l) => l.targets.filter((t) => t.pod === pod.name && t.ip === pod.ip).map((t) => ({ service: lb.service, port: l.port, weight: t.weight }))),
+        lb.listeners.flatMap((l) =>
+          l.targets.filter((t) => t.pod === pod.name && t.ip === pod.ip).map((t) => ({ service: lb.service, port: l.port, weight: t.weight, connections: this.clb.connections(lb.id, t.ip, t.port) })),
+        ),
       );
       this.deletions.push({ pod: pod.name, namespace: pod.namespace, at: new Date().toISOString(), weights });
     }

@@ -12,6 +12,8 @@ import { allDrained, LOADBALANCE_ID_ANNOTATION } from './evidence.js';
 import type { WalkContext } from './walk.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** No listener reads a weight above 0 (a weight that cannot be read is not held against the drain here). */
+const noWeightAboveZero = (v: EvidenceView) => v.rows.every((r) => !/^[1-9]/.test(r.weight));
 const podNames = (record: UpgradeRecord, ordinals: number[]) => ordinals.map((o) => `${record.statefulSet}-${o}`).join(', ');
 
 /** One line for the audit Event: who or what confirmed, when, and on which evidence. */
@@ -109,7 +111,7 @@ async function confirmOnEvidence(ctx: WalkContext, record: UpgradeRecord, pods: 
 async function confirmWithEvidence(ctx: WalkContext, record: UpgradeRecord, pods: PodSnapshot[], ordinals: number[], drainedAt: Date): Promise<Confirmation> {
   const names = podNames(record, ordinals);
   const o = ctx.evidence.options;
-  let view = await pollEvidence(ctx, record, pods, ordinals, drainedAt, `reading CLB weights of ${names}`, (v) => v.rows.every((r) => r.weight === '0'), ctx.now().getTime() + o.drainTimeoutMs);
+  let view = await pollEvidence(ctx, record, pods, ordinals, drainedAt, `reading CLB weights of ${names}`, noWeightAboveZero, ctx.now().getTime() + o.drainTimeoutMs);
   for (;;) {
     await showEvidence(ctx, view);
     const drained = allDrained(view);
@@ -151,9 +153,13 @@ export async function confirmDrain(ctx: WalkContext, record: UpgradeRecord, pods
   }
   ctx.ui.info(ev.describeOn());
   if (ctx.ui.yes) {
-    // --yes without --require-evidence keeps its meaning: the evidence is shown and recorded, not waited on.
-    const view = await ev.read(ctx.cluster, record, pods, ordinals, drainedAt, ctx.now().getTime());
+    // --yes without --require-evidence keeps its meaning (--min-drain stands for the connections),
+    // but it never deletes while the CLB reads a weight above 0 for a drained pod.
+    const view = await pollEvidence(ctx, record, pods, ordinals, drainedAt, `reading CLB weights of ${names}`, noWeightAboveZero, ctx.now().getTime() + ev.options.drainTimeoutMs);
     await showEvidence(ctx, view);
+    if (!noWeightAboveZero(view)) {
+      throw new GateError(`the CLB still gives ${names} a weight above 0 after --drain-timeout (${formatDuration(ev.options.drainTimeoutMs)}); nothing was deleted and they stay drained. Check the service controller's events, then run the same command again`);
+    }
     return askPerson(ctx, names, drainedAt, view);
   }
   return confirmWithEvidence(ctx, record, pods, ordinals, drainedAt);

@@ -151,10 +151,11 @@ export async function walkBatch(ctx: WalkContext, up: Upgrade, index: number): P
 async function showRestored(ctx: WalkContext, record: UpgradeRecord, pods: PodSnapshot[], ordinals: number[]): Promise<void> {
   const ev = ctx.evidence;
   if (!ev.cloud) return;
-  const deadline = ctx.now().getTime() + Math.min(ev.options.drainTimeoutMs, 120_000);
+  const deadline = ctx.now().getTime() + Math.min(ev.options.drainTimeoutMs, 60_000);
   const serving = (rows: { weight: string; health: string }[]) => rows.every((r) => /^[1-9]\d*$/.test(r.weight) && r.health === 'healthy');
+  const unreadable = (rows: { weight: string }[]) => rows.some((r) => r.weight === 'unknown');
   let view = await ev.read(ctx.cluster, record, pods, ordinals, new Date(), ctx.now().getTime(), false);
-  while (!serving(view.rows) && ctx.now().getTime() < deadline) {
+  while (!serving(view.rows) && !unreadable(view.rows) && ctx.now().getTime() < deadline) {
     await new Promise((r) => setTimeout(r, ev.options.intervalMs));
     view = await ev.read(ctx.cluster, record, pods, ordinals, new Date(), ctx.now().getTime(), false);
   }

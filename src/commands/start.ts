@@ -95,7 +95,21 @@ export async function runStart(o: StartOptions, cluster: Cluster, ui: Ui, now = 
   await withLock(cluster, ui, o.name, who, o.forceUnlock, () => startUnderLock(o, cluster, ui, now, who));
 }
 
+/**
+ * The patch is conditional on the StatefulSet read by the preflight. When it moved meanwhile (its
+ * controller writes status as pods change), nothing was changed: check everything again and retry.
+ */
 async function startUnderLock(o: StartOptions, cluster: Cluster, ui: Ui, now: () => Date, who: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await preflightAndStart(o, cluster, ui, now, who);
+    } catch (e) {
+      if ((e as { status?: number }).status !== 409 || attempt >= 5) throw e;
+    }
+  }
+}
+
+async function preflightAndStart(o: StartOptions, cluster: Cluster, ui: Ui, now: () => Date, who: string): Promise<void> {
   // Preflight: everything read-only, all of it before any change.
   const { sts, pods } = await cluster.readStatefulSetWithPods(o.name);
   if (sts.updateStrategy !== 'OnDelete') {

@@ -4,9 +4,10 @@ import { describe, expect, it } from 'vitest';
 import { main } from '../../src/app.js';
 import type { CloudOpener } from '../../src/cloud/open.js';
 import { CloudApiError, type Cloud } from '../../src/cloud/types.js';
+import { runNext, validateNextOptions } from '../../src/commands/next.js';
 import { runStart, validateStartOptions } from '../../src/commands/start.js';
 import type { ConnPoint, TargetReading } from '../../src/core/evidence.js';
-import { makeUi } from '../../src/ui/terminal.js';
+import { makeUi, type Ui } from '../../src/ui/terminal.js';
 import { FakeCluster, fakeDeps, fakeIo, pod, statefulSet } from '../support/fakes.js';
 
 const SECRET = 'never-printed-secret-key';
@@ -219,5 +220,63 @@ describe('secrets', () => {
     delete process.env.TENCENTCLOUD_SECRET_KEY_FOR_TEST;
     expect(r.err).toContain('CLB targets unreadable: DescribeTargets: AuthFailure.SignatureFailure');
     expect(`${r.out}${r.err}${JSON.stringify(cluster.events)}${JSON.stringify(cluster.sts)}`).not.toContain(SECRET);
+  });
+});
+
+describe('next at a terminal with evidence', () => {
+  async function interactive(cluster: FakeCluster, cloud: Cloud, answers: string[], extra: Partial<Parameters<typeof validateNextOptions>[0]> = {}) {
+    const asked: { message: string; choices?: string[] }[] = [];
+    const io = fakeIo();
+    const ui: Ui = {
+      ...makeUi({}, io),
+      confirm: async (message) => {
+        asked.push({ message });
+        return answers.shift() === 'yes';
+      },
+      choose: async (message, choices) => {
+        asked.push({ message, choices: choices.map((c) => c.value) });
+        return (answers.shift() ?? 'stop') as never;
+      },
+    };
+    const o = validateNextOptions({
+      statefulset: 'gw', 'min-drain': '0s', timeout: '100ms', 'force-unlock': false, 'dry-run': false, 'cloud-credentials': 'auto',
+      'require-evidence': false, 'zero-points': 3, 'drain-timeout': '10s', 'force-after-timeout': false, 'evidence-interval': '100ms', ...extra,
+    });
+    const error = await runNext(o, cluster, ui, () => new Date(), opener(cloud)).catch((e: unknown) => e);
+    return { asked, error, err: io.stderr.text };
+  }
+
+  it('offers to read again or to confirm anyway while the evidence says not yet, and records what the person saw', async () => {
+    const cluster = await started();
+    const r = await interactive(cluster, new ScriptedCloud(), ['yes', 'confirm', 'yes', 'yes']);
+    expect(r.asked.map((a) => a.choices ?? a.message)).toEqual([
+      'Drain gw-0 (CLB weight 0 on every Service port)?',
+      ['refresh', 'confirm', 'stop'],
+      'Does the CLB show weight 0 for gw-0 on every listener?',
+      'Have the connections to gw-0 drained to 0?',
+    ]);
+    expect(r.asked[1]!.message).toBe('The evidence does not say gw-0 drained yet.');
+    expect(deletions(cluster)).toEqual(['delete pod gw-0 uid-0']);
+    expect(record(cluster).batches[0].confirmation).toMatchObject({ how: 'prompt', evidence: { verdicts: [{ pod: 'gw-0', state: 'not-yet' }] } });
+  });
+
+  it('reads again on request until the evidence says drained, then offers to confirm first', async () => {
+    const cluster = await started();
+    const answers = ['yes', ...Array.from({ length: 45 }, () => 'refresh')];
+    const cloud = new ScriptedCloud();
+    const r = await interactive(cluster, cloud, answers);
+    // The scripted answers run out once the evidence says drained: no more 'refresh' is given.
+    const drained = r.asked.find((a) => a.message === 'The evidence says gw-0 drained.');
+    expect(drained?.choices).toEqual(['confirm', 'refresh', 'stop']);
+    expect(deletions(cluster)).toEqual([]);
+  }, 20_000);
+
+  it('with --require-evidence offers no way past a verdict other than drained; stopping deletes nothing', async () => {
+    const cluster = await started();
+    const r = await interactive(cluster, new ScriptedCloud(), ['yes', 'stop'], { 'require-evidence': true });
+    expect(r.asked[1]!.choices).toEqual(['refresh', 'stop']);
+    expect((r.error as Error).message).toBe('stopped before deleting gw-0; nothing was deleted and they stay drained. Run the same command again to continue');
+    expect(deletions(cluster)).toEqual([]);
+    expect(record(cluster).batches[0].phase).toBe('drained');
   });
 });

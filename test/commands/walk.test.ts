@@ -74,6 +74,23 @@ describe('start preflight refuses and changes nothing', () => {
   });
 });
 
+describe('start when the StatefulSet moves under it', () => {
+  it('checks again and retries when its status changed between the preflight read and the patch', async () => {
+    const cluster = settled();
+    const read = cluster.readStatefulSetWithPods.bind(cluster);
+    let reads = 0;
+    cluster.readStatefulSetWithPods = async (name: string) => {
+      const r = await read(name);
+      // The controller writes status right after the first read: the patch sees a newer resourceVersion.
+      if (++reads === 1) cluster.sts = { ...cluster.sts!, resourceVersion: '101' };
+      return r;
+    };
+    await runStart(start({ surge: 0 }), cluster, makeUi({ yes: true }, fakeIo()));
+    expect(cluster.mutations.filter((m) => m.startsWith('patch statefulset') && m.includes('"images"'))).toHaveLength(1);
+    expect(cluster.sts!.annotations['zerolossupgrade.io/upgrade']).toBeDefined();
+  });
+});
+
 describe('next and finish without a recorded upgrade', () => {
   it.each([['next'], ['finish']])('%s: exit 3 with the way to start, nothing changed', async (verb) => {
     const cluster = settled();

@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { AppsV1Api, CoreV1Api, KubeConfig, type V1StatefulSet } from '@kubernetes/client-node';
 import { afterAll, beforeAll, inject } from 'vitest';
+import type { ClbOptions } from '../../sim/clb.js';
 import { startSimulator, type Simulator } from '../../sim/index.js';
 import { ScenarioEnv } from '../../sim/scenarios.js';
 
@@ -95,10 +96,10 @@ export function runPlugin(args: string[], opts: { kubeconfig?: string; env?: Rec
 }
 
 /** Starts the simulator for the tests of one file (before all, stopped after all). */
-export function useSimulator(controller: { propagationDelayMs: number; jitterMs: number }): { sim: Simulator; env: ScenarioEnv } {
+export function useSimulator(controller: { propagationDelayMs: number; jitterMs: number }, clb: Partial<ClbOptions> = {}): { sim: Simulator; env: ScenarioEnv } {
   const ctx = {} as { sim: Simulator; env: ScenarioEnv };
   beforeAll(async () => {
-    ctx.sim = await startSimulator({ kubeconfig: inject('adminKubeconfig'), controller });
+    ctx.sim = await startSimulator({ kubeconfig: inject('adminKubeconfig'), controller, clb });
     ctx.env = new ScenarioEnv(adminClients().kc, ctx.sim);
   });
   afterAll(async () => ctx.sim.stop());
