@@ -182,18 +182,21 @@ export async function deleteWithoutDrainBaseline(env: ScenarioEnv): Promise<Loss
 
 export type PluginRunner = (args: string[]) => Promise<{ code: number; stdout: string; stderr: string }>;
 
-/** The plugin's own walk, driven with --yes, draining each batch longer than any client connection lives. */
-export async function zeroLossWalk(env: ScenarioEnv, plugin: PluginRunner, minDrain = '15s'): Promise<LossRun> {
+/**
+ * The plugin's own walk, driven with --yes. By default each batch drains longer than any client
+ * connection lives; `drain` may instead let the drain evidence decide (--require-evidence).
+ */
+export async function zeroLossWalk(env: ScenarioEnv, plugin: PluginRunner, drain = ['--min-drain', '15s'], name = 'zerolossupgrade'): Promise<LossRun> {
   const w = baselineWorkload(await env.namespace('walk'), 'OnDelete');
   await env.deploy(w);
   const step = async (args: string[]) => {
     const r = await plugin([...args, '-n', w.namespace]);
     if (r.code !== 0) throw new Error(`kubectl zerolossupgrade ${args.join(' ')} exited ${r.code}: ${r.stderr.trim().split('\n').pop()}`);
   };
-  return underLoad(env, 'zerolossupgrade', w, async () => {
+  return underLoad(env, name, w, async () => {
     await step(['start', w.name, '--image', 'app=gateway:v2']);
-    await step(['next', w.name, '--yes', '--min-drain', minDrain]);
-    await step(['finish', w.name, '--yes', '--min-drain', minDrain]);
+    await step(['next', w.name, '--yes', ...drain]);
+    await step(['finish', w.name, '--yes', ...drain]);
     await env.rolledOut(w, 'gateway:v2');
   });
 }

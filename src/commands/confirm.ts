@@ -20,7 +20,8 @@ const podNames = (record: UpgradeRecord, ordinals: number[]) => ordinals.map((o)
 export function confirmationText(c: Confirmation): string {
   const how = c.how === 'evidence' ? ' on the drain evidence (--require-evidence)' : c.how === 'forced-after-timeout' ? ' FORCED after --drain-timeout' : c.how === 'yes' ? ' (--yes)' : '';
   const evidence = c.evidence ? `; evidence: ${summaryLine(c.evidence)}` : '';
-  return `confirmed by ${c.by}${how} ${c.afterSeconds}s after the drain${evidence}`;
+  const what = c.connectionsDrained ? 'weight 0 and connections drained' : 'weight 0, connections NOT drained';
+  return `${what}, confirmed by ${c.by}${how} ${c.afterSeconds}s after the drain${evidence}`;
 }
 
 async function waitMinDrain(ctx: WalkContext, drainedAt: Date): Promise<void> {

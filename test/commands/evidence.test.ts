@@ -91,7 +91,7 @@ describe('next --yes --require-evidence', () => {
     expect(c.evidence).toEqual({ verdicts: [{ pod: 'gw-0', state: 'drained', reasons: [] }], zeroPoints: 3, periodSeconds: 1 });
     // Points count only from when weight 0 was seen: at 1 s periods, 3 zero points take about 3 s.
     expect(r.err).toMatch(/gw-0 not-yet \([012] of 3 zero points since weight 0/);
-    expect(cluster.events.find((e) => e.includes('DrainConfirmed'))).toMatch(/^Normal DrainConfirmed: gw-0: confirmed by tester on the drain evidence \(--require-evidence\) \d+s after the drain; evidence: gw-0 drained$/);
+    expect(cluster.events.find((e) => e.includes('DrainConfirmed'))).toMatch(/^Normal DrainConfirmed: gw-0: weight 0 and connections drained, confirmed by tester on the drain evidence \(--require-evidence\) \d+s after the drain; evidence: gw-0 drained$/);
     expect(r.err).toContain('drain evidence: Tencent Cloud ap-guangzhou, credentials from the environment (TENCENTCLOUD_SECRET_ID)');
     expect(r.err).toMatch(/gw-0 .*TCP\/80.* 0 .*healthy/);
   });
@@ -126,7 +126,7 @@ describe('next --yes --require-evidence', () => {
     expect(r.err).toMatch(/warning: --drain-timeout \(1s\) passed without the evidence saying drained \(gw-0 not-yet: 2 connections on lb-1 TCP\/80/);
     expect(deletions(cluster)).toEqual(['delete pod gw-0 uid-0']);
     expect(record(cluster).batches[0].confirmation).toMatchObject({ how: 'forced-after-timeout', weightZero: true, connectionsDrained: false });
-    expect(cluster.events.find((e) => e.includes('DrainConfirmed'))).toMatch(/^Warning DrainConfirmed: gw-0: confirmed by tester FORCED after --drain-timeout/);
+    expect(cluster.events.find((e) => e.includes('DrainConfirmed'))).toMatch(/^Warning DrainConfirmed: gw-0: weight 0, connections NOT drained, confirmed by tester FORCED after --drain-timeout/);
   });
 
   it('does not force past a weight that never read 0', async () => {

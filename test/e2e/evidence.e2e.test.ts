@@ -80,7 +80,7 @@ describe('drain evidence from the fake Tencent Cloud API', () => {
     // The audit trail keeps the evidence with each confirmation.
     const events = (await core.listNamespacedEvent({ namespace: w.namespace, fieldSelector: 'involvedObject.kind=StatefulSet,reason=DrainConfirmed' })).items.map((e) => e.message);
     expect(events).toHaveLength(6);
-    for (const m of events) expect(m).toMatch(/confirmed by zlu-operator on the drain evidence \(--require-evidence\) \d+s after the drain; evidence: gw-\d+ drained/);
+    for (const m of events) expect(m).toMatch(/^(gw-\d+, gw-\d+|surge pods): weight 0 and connections drained, confirmed by zlu-operator on the drain evidence \(--require-evidence\) \d+s after the drain; evidence: gw-\d+ drained/);
     expect((await core.readNamespacedService({ name: 'gw', namespace: w.namespace })).metadata?.annotations?.[RS_WEIGHT]).toBeUndefined();
   }, 600_000);
 

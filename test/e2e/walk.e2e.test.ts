@@ -64,7 +64,7 @@ describe('start, next, finish', () => {
       .sort((a, b) => Number(a.metadata!.resourceVersion) - Number(b.metadata!.resourceVersion));
     const perBatch = ['Drained', 'DrainConfirmed', 'PodsRebuilt', 'Restored'];
     expect(events.map((e) => e.reason)).toEqual(['UpgradeStarted', ...Array(5).fill(perBatch).flat(), 'Drained', 'DrainConfirmed', 'UpgradeFinished']);
-    expect(events.find((e) => e.reason === 'DrainConfirmed')!.message).toMatch(/^gw-0: weight 0 and connections drained, confirmed by zlu-operator \d+s after the drain$/);
+    expect(events.find((e) => e.reason === 'DrainConfirmed')!.message).toMatch(/^gw-0: weight 0 and connections drained, confirmed by zlu-operator \(--yes\) \d+s after the drain$/);
     for (const d of deletions) {
       expect(d.weights.length).toBeGreaterThan(0);
       for (const x of d.weights) expect({ pod: d.pod, ...x }).toEqual({ pod: d.pod, ...x, weight: 0 });
