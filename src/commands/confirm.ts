@@ -5,7 +5,7 @@
 import { EVIDENCE_HOWTO } from '../cloud/credentials.js';
 import { formatDuration } from '../core/duration.js';
 import { GateError } from '../core/errors.js';
-import { summaryLine, type EvidenceView } from '../core/evidence.js';
+import type { EvidenceView } from '../core/evidence.js';
 import type { Confirmation, UpgradeRecord } from '../core/upgrade.js';
 import type { PodSnapshot } from '../core/workload.js';
 import { allDrained, LOADBALANCE_ID_ANNOTATION } from './evidence.js';
@@ -15,14 +15,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** No listener reads a weight above 0 (a weight that cannot be read is not held against the drain here). */
 const noWeightAboveZero = (v: EvidenceView) => v.rows.every((r) => !/^[1-9]/.test(r.weight));
 const podNames = (record: UpgradeRecord, ordinals: number[]) => ordinals.map((o) => `${record.statefulSet}-${o}`).join(', ');
-
-/** One line for the audit Event: who or what confirmed, when, and on which evidence. */
-export function confirmationText(c: Confirmation): string {
-  const how = c.how === 'evidence' ? ' on the drain evidence (--require-evidence)' : c.how === 'forced-after-timeout' ? ' FORCED after --drain-timeout' : c.how === 'yes' ? ' (--yes)' : '';
-  const evidence = c.evidence ? `; evidence: ${summaryLine(c.evidence)}` : '';
-  const what = c.connectionsDrained ? 'weight 0 and connections drained' : 'weight 0, connections NOT drained';
-  return `${what}, confirmed by ${c.by}${how} ${c.afterSeconds}s after the drain${evidence}`;
-}
 
 async function waitMinDrain(ctx: WalkContext, drainedAt: Date): Promise<void> {
   const wait = drainedAt.getTime() + ctx.minDrainMs - ctx.now().getTime();

@@ -3,7 +3,7 @@ import { parseDuration } from '../core/duration.js';
 import { CREDENTIAL_MODES, type CredentialMode } from '../cloud/types.js';
 import type { CloudOpener } from '../cloud/open.js';
 import { CancelledError, GateError, UsageError } from '../core/errors.js';
-import { advance, currentBatchIndex, type UpgradeRecord } from '../core/upgrade.js';
+import { advance, confirmationText, currentBatchIndex, type UpgradeRecord } from '../core/upgrade.js';
 import { revisionState, type PodSnapshot } from '../core/workload.js';
 import type { Cluster } from '../k8s/types.js';
 import type { Ui } from '../ui/terminal.js';
@@ -11,7 +11,7 @@ import { session, type Deps, type GlobalArgs } from './common.js';
 import { planNextBatch, printPlan } from './dry-run.js';
 import { withLock } from './lock.js';
 import { walkOptions } from './start.js';
-import { confirmDrain, confirmationText } from './confirm.js';
+import { confirmDrain } from './confirm.js';
 import { DrainEvidence, type EvidenceOptions } from './evidence.js';
 import { applyServiceAnnotations, assertDrained, audit, readUpgrade, saveRecord, waitRebuilt, type Upgrade, type WalkContext } from './walk.js';
 

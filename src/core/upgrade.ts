@@ -1,7 +1,7 @@
 // The upgrade record kept on the StatefulSet, the batch plan and the steps of the walk. Pure: every
 // step takes a record and returns the next one; the commands write it before acting on it, so a
 // crash anywhere leaves a record from which the same command resumes.
-import type { EvidenceSummary } from './evidence.js';
+import { summaryLine, type EvidenceSummary } from './evidence.js';
 import { annotationFor, type PortKey } from './rs-weight.js';
 import type { ContainerImage } from './workload.js';
 
@@ -152,4 +152,12 @@ export function rollbackRecord(r: UpgradeRecord, onNewRevision: number[], at: st
     batches,
     rollback: { at, by, from: r.targetImages },
   };
+}
+
+/** One line for the audit Event and `status`: who or what confirmed, when, and on which evidence. */
+export function confirmationText(c: Confirmation): string {
+  const how = c.how === 'evidence' ? ' on the drain evidence (--require-evidence)' : c.how === 'forced-after-timeout' ? ' FORCED after --drain-timeout' : c.how === 'yes' ? ' (--yes)' : '';
+  const evidence = c.evidence ? `; evidence: ${summaryLine(c.evidence)}` : '';
+  const what = c.connectionsDrained ? 'weight 0 and connections drained' : 'weight 0, connections NOT drained';
+  return `${what}, confirmed by ${c.by}${how} ${c.afterSeconds}s after the drain${evidence}`;
 }

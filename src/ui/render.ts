@@ -4,6 +4,7 @@ import Table from 'cli-table3';
 import { stringify } from 'yaml';
 import type { EvidenceView } from '../core/evidence.js';
 import type { StatusView } from '../core/status-view.js';
+import { confirmationText } from '../core/upgrade.js';
 import type { Style } from './terminal.js';
 
 import type { OutputFormat } from './formats.js';
@@ -38,7 +39,7 @@ export function renderStatusTable(view: StatusView, style: Style): string {
     header.push(
       `${style.bold('Upgrade')}: ${u.phase}, ${u.upgraded} of ${u.total} upgraded${u.batch ? `, batch ${u.batch.index} of ${u.batch.of} ${u.batch.phase}` : ''}; started by ${u.startedBy} at ${u.startedAt}`,
     );
-    for (const c of u.confirmations) header.push(`  confirmed ${c.what}: by ${c.by} at ${c.at}, ${c.afterSeconds}s after the drain`);
+    for (const c of u.confirmations) header.push(`  ${c.what} at ${c.at}: ${confirmationText(c)}`);
   }
   const rows = view.pods.map((p) => [
     String(p.ordinal),

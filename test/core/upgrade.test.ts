@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RecordError, advance, currentBatchIndex, decodeRecord, drainedOrdinals, encodeRecord, planBatches, serviceAnnotation, surgeOrdinals, type UpgradeRecord } from '../../src/core/upgrade.js';
+import { RecordError, advance, confirmationText, currentBatchIndex, decodeRecord, drainedOrdinals, encodeRecord, planBatches, serviceAnnotation, surgeOrdinals, type UpgradeRecord } from '../../src/core/upgrade.js';
 
 const record = (overrides: Partial<UpgradeRecord> = {}): UpgradeRecord => ({
   version: 1, statefulSet: 'gw', startedAt: '2026-11-26T10:00:00Z', startedBy: 'alice',
@@ -91,5 +91,23 @@ describe('rollbackRecord', () => {
     ]);
     expect(drainedOrdinals(back)).toEqual([1]); // what stays at weight 0 across the turn
     expect(back.rollback).toEqual({ at: 'T2', by: 'bob', from: r.targetImages });
+  });
+});
+
+describe('confirmationText', () => {
+  const base = { by: 'alice', at: 'T', weightZero: true, connectionsDrained: true, afterSeconds: 42 };
+
+  it('says what was confirmed, by whom, how and after how long', () => {
+    expect(confirmationText(base)).toBe('weight 0 and connections drained, confirmed by alice 42s after the drain');
+    expect(confirmationText({ ...base, how: 'prompt' })).toBe('weight 0 and connections drained, confirmed by alice 42s after the drain');
+    expect(confirmationText({ ...base, how: 'yes' })).toBe('weight 0 and connections drained, confirmed by alice (--yes) 42s after the drain');
+  });
+
+  it('names the evidence it rested on, and a forced confirmation as such', () => {
+    const evidence = { verdicts: [{ pod: 'gw-0', state: 'drained' as const, reasons: [] }, { pod: 'gw-1', state: 'not-yet' as const, reasons: ['2 connections on lb-1 TCP/80'] }], zeroPoints: 3, periodSeconds: 60 };
+    expect(confirmationText({ ...base, how: 'evidence', evidence })).toBe(
+      'weight 0 and connections drained, confirmed by alice on the drain evidence (--require-evidence) 42s after the drain; evidence: gw-0 drained, gw-1 not-yet (2 connections on lb-1 TCP/80)',
+    );
+    expect(confirmationText({ ...base, connectionsDrained: false, how: 'forced-after-timeout' })).toBe('weight 0, connections NOT drained, confirmed by alice FORCED after --drain-timeout 42s after the drain');
   });
 });
