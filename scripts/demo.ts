@@ -3,8 +3,10 @@
 // direct-access LoadBalancer Service, puts light load on it, and says what to run next.
 // Ctrl-C stops everything it started.
 import { AppsV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import { relative } from 'node:path';
-import { startSimulator, type Simulator } from '../sim/index.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { SIM_CREDENTIALS, startSimulator, type Simulator } from '../sim/index.js';
 import { runLoad } from '../sim/load.js';
 import { ScenarioEnv, loadBalancerService, statefulSet, type Workload } from '../sim/scenarios.js';
 import { binary, cluster, clusterEnv, clusterIsUp, ensureBinary } from '../test/support/binary.js';
@@ -24,7 +26,8 @@ async function main() {
   const env = clusterEnv();
   const kc = new KubeConfig();
   kc.loadFromFile(env.KUBECONFIG!);
-  const sim = await startSimulator({ kubeconfig: env.KUBECONFIG!, apiPort: Number(process.env.ZLU_SIM_API_PORT ?? 0) });
+  // Cloud Monitor's 60 s periods shortened to 5 s, so the drain evidence settles in seconds.
+  const sim = await startSimulator({ kubeconfig: env.KUBECONFIG!, apiPort: Number(process.env.ZLU_SIM_API_PORT ?? 0), clb: { monitorPeriodMs: 5000 } });
   const cleanup = async () => {
     await sim.stop();
     if (ownCluster) cluster('down');
@@ -55,6 +58,9 @@ async function run(kc: KubeConfig, sim: Simulator, env: Record<string, string>, 
   // Light, bounded load: 20 requests/s for at most two hours.
   const load = runLoad({ host: vip, port: 80, rate: 20, connections: 4, connectionLifetimeMs: 5000, longLived: 1, longLivedLifetimeMs: 20_000, longLivedIntervalMs: 1000, durationMs: 2 * HOUR, maxRequests: 200_000, requestTimeoutMs: 3000 });
   const bin = relative(process.cwd(), binary) || binary;
+  // The simulator's made-up credentials go to a file only the user can read, not to the screen.
+  const cloudEnv = join(mkdtempSync(join(tmpdir(), 'zlu-demo-')), 'cloud.env');
+  writeFileSync(cloudEnv, `export TENCENTCLOUD_SECRET_ID=${SIM_CREDENTIALS.secretId}\nexport TENCENTCLOUD_SECRET_KEY=${SIM_CREDENTIALS.secretKey}\n`, { mode: 0o600 });
   console.log(`
 The demo is running: StatefulSet ${NAMESPACE}/nginx behind CLB ${lbId} (VIP ${vip}:80), 20 requests/s.
 
@@ -62,9 +68,15 @@ In another shell:
   export KUBECONFIG=${env.ZLU_OPERATOR_KUBECONFIG}   # the operator, with docs/rbac.yaml's permissions
   export PATH=${env.PATH!.split(':')[0]}:$PATH        # kubectl matching the cluster
   ${bin} status nginx -n ${NAMESPACE}
+  ${bin} start nginx -n ${NAMESPACE} --image nginx=nginx:1.25.4
+  ${bin} next nginx -n ${NAMESPACE}
+  ${bin} finish nginx -n ${NAMESPACE}
   kubectl -n ${NAMESPACE} get statefulset,pods,service -o wide
 
-Simulated Tencent Cloud API (for the SDK): http://${sim.apiEndpoint}
+With the drain evidence (the simulated Tencent Cloud API, read through the official SDK):
+  source ${cloudEnv}
+  ${bin} next nginx -n ${NAMESPACE} --cloud-endpoint http://${sim.apiEndpoint}
+  ${bin} next nginx -n ${NAMESPACE} --cloud-endpoint http://${sim.apiEndpoint} --yes --require-evidence --min-drain 0s
 Ctrl-C here stops the load, the simulator${ownCluster ? ' and the control plane' : ''}.
 `);
   const ticker = setInterval(() => {
