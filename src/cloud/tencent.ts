@@ -30,7 +30,7 @@ function providers(mode: CredentialMode): Provider[] {
 }
 
 /** The first provider that yields a secret id and key, or undefined. Errors say which provider failed. */
-export async function resolveCredential(mode: CredentialMode): Promise<{ source: string; credential: Credential } | { failures: string[] }> {
+async function resolveCredential(mode: CredentialMode): Promise<{ source: string; credential: Credential } | { failures: string[] }> {
   const failures: string[] = [];
   for (const p of providers(mode)) {
     try {

@@ -42,7 +42,7 @@ export interface EvidenceOptions extends CloudFlags {
 
 const errorText = (e: unknown) => (e as Error).message ?? String(e);
 
-export function gateOf(pod: PodSnapshot | undefined): string {
+function gateOf(pod: PodSnapshot | undefined): string {
   const gate = pod?.readinessGates.find((g) => g.type === CLB_READINESS_GATE);
   return gate ? (gate.ok ? 'True' : 'False') : 'not injected';
 }
