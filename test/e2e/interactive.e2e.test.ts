@@ -1,6 +1,7 @@
 // The real prompts, driven through a pseudo-terminal (util-linux `script`): answers typed as keys.
 import { spawn } from 'node:child_process';
 import { describe, expect, inject, it } from 'vitest';
+import { SIM_CREDENTIALS } from '../../sim/index.js';
 import { type Workload } from '../../sim/scenarios.js';
 import { adminClients, binary, runPlugin, useSimulator } from './support.js';
 
@@ -29,7 +30,7 @@ function onTerminal(args: string[], script: [RegExp, string][], env: Record<stri
 }
 
 describe('interactive next on a terminal', () => {
-  const ctx = useSimulator({ propagationDelayMs: 500, jitterMs: 100 });
+  const ctx = useSimulator({ propagationDelayMs: 500, jitterMs: 100 }, { monitorPeriodMs: 1000 });
   const { core } = adminClients();
 
 
@@ -62,5 +63,42 @@ describe('interactive next on a terminal', () => {
     expect(no.screen).toContain('error: not drained; nothing changed');
     const svc = await core.readNamespacedService({ name: 'gw', namespace: w.namespace });
     expect(svc.metadata?.annotations?.['service.cloud.tencent.com/lb-rs-weight']).toBeUndefined();
+  });
+
+  it('with the drain evidence: shows it beside the prompt, reads it again on request, and offers to confirm once it says drained', async () => {
+    const w: Workload = { namespace: await ctx.env.namespace('ttyev'), name: 'gw', replicas: 2, strategy: 'OnDelete', ports: [{ port: 80, targetPort: 8080 }], image: 'gw:1', terminationGracePeriodSeconds: 5 };
+    await ctx.env.deploy(w);
+    expect((await runPlugin(['start', 'gw', '-n', w.namespace, '--image', 'app=gw:2', '--surge', '0'])).code).toBe(0);
+    const shellEnv = {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '/tmp',
+      KUBECONFIG: inject('operatorKubeconfig'),
+      TENCENTCLOUD_SECRET_ID: SIM_CREDENTIALS.secretId,
+      TENCENTCLOUD_SECRET_KEY: SIM_CREDENTIALS.secretKey,
+    };
+    // One read again takes 5 s: by then 3 one-second points after weight 0 have closed.
+    const r = await onTerminal(
+      ['next', 'gw', '-n', w.namespace, '--min-drain', '0s', '--evidence-interval', '5s', '--cloud-endpoint', `http://${ctx.sim.apiEndpoint}`],
+      [
+        [/Drain gw-0 \(CLB weight 0 on every Service port\)\? \(y\/N\)/, 'y\r'],
+        [/The evidence does not say gw-0 drained yet\./, '\r'], // the first choice: read it again
+        [/The evidence says gw-0 drained\./, '\r'], // now the first choice: go on to confirm
+        [/Does the CLB show weight 0 for gw-0 on every listener\? \(y\/N\)/, 'y\r'],
+        [/Have the connections to gw-0 drained to 0\? \(y\/N\)/, 'y\r'],
+        [/Watch the new pods under real traffic first\?/, '\x1b[B\r'],
+      ],
+      shellEnv,
+    );
+    expect(r.code, r.screen).toBe(0);
+    expect(r.screen).toContain('drain evidence: Tencent Cloud ap-guangzhou, credentials from the environment (TENCENTCLOUD_SECRET_ID)');
+    expect(r.screen).toMatch(/│ gw-0 +│ gw lb-\w+ TCP\/80 +│ 0 +│ healthy +│/);
+    expect(r.screen).toMatch(/gw-0 \(127\.10\.[\d.]+, CLB readiness gate not injected\): not yet: \d of 3 zero points since weight 0/);
+    expect(r.screen).toMatch(/gw-0 \(127\.10\.[\d.]+, CLB readiness gate not injected\): drained/);
+    expect(r.screen).toMatch(/weight 0 and connections drained, confirmed by zlu-operator \d+s after the drain; evidence: gw-0 drained/);
+    expect(r.screen).not.toContain(SIM_CREDENTIALS.secretKey);
+    expect(r.screen).not.toContain(SIM_CREDENTIALS.secretId);
+    for (const d of ctx.sim.controller.deletions.filter((x) => x.namespace === w.namespace)) {
+      expect(d.weights.every((x) => x.weight === 0 && x.connections === 0), JSON.stringify(d)).toBe(true);
+    }
   });
 });
