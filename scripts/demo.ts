@@ -68,7 +68,7 @@ In another shell:
   export KUBECONFIG=${env.ZLU_OPERATOR_KUBECONFIG}   # the operator, with docs/rbac.yaml's permissions
   export PATH=${env.PATH!.split(':')[0]}:$PATH        # kubectl matching the cluster
   ${bin} status nginx -n ${NAMESPACE}
-  ${bin} start nginx -n ${NAMESPACE} --image nginx=nginx:1.25.4
+  ${bin} start nginx -n ${NAMESPACE} --image app=nginx:1.25.4
   ${bin} next nginx -n ${NAMESPACE}
   ${bin} finish nginx -n ${NAMESPACE}
   kubectl -n ${NAMESPACE} get statefulset,pods,service -o wide

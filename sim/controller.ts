@@ -29,6 +29,9 @@ export interface ControllerOptions {
 }
 
 export const DEFAULT_CONTROLLER_OPTIONS: ControllerOptions = { propagationDelayMs: 2000, jitterMs: 500 };
+/** What TKE keeps in kube-system/tke-service-controller-config; the simulator plays a version that has lb-rs-weight. */
+export const CONTROLLER_CONFIG = 'tke-service-controller-config';
+export const SIMULATED_CONTROLLER_VERSION = 'v2.5.0';
 
 export function toSimPod(p: V1Pod): SimPod {
   const owner = p.metadata?.ownerReferences?.find((o) => o.controller && o.kind === 'StatefulSet');
@@ -97,6 +100,11 @@ export class ServiceController {
   }
 
   async start(): Promise<void> {
+    await this.core
+      .createNamespacedConfigMap({ namespace: 'kube-system', body: { metadata: { name: CONTROLLER_CONFIG }, data: { VERSION: SIMULATED_CONTROLLER_VERSION } } })
+      .catch((e: { code?: number }) => {
+        if (e.code !== 409) throw e; // already there from an earlier run
+      });
     this.services = makeInformer(this.kc, '/api/v1/services', () => this.core.listServiceForAllNamespaces());
     this.pods = makeInformer(this.kc, '/api/v1/pods', () => this.core.listPodForAllNamespaces());
     for (const inf of [this.services, this.pods] as Informer<V1Service | V1Pod>[]) {

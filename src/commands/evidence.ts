@@ -116,7 +116,7 @@ export class DrainEvidence {
   }
 
   private async version(cluster: Cluster): Promise<string> {
-    this.controllerVersion ??= (await cluster.serviceControllerVersion()) ?? 'unknown (kube-system/tke-service-controller-config not readable)';
+    this.controllerVersion ??= (await cluster.serviceControllerVersion()) ?? 'unknown (kube-system/tke-service-controller-config not found or not readable)';
     return this.controllerVersion;
   }
 

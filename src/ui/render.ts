@@ -70,7 +70,7 @@ export function renderEvidence(view: EvidenceView, style: Style): string {
     lines.push(`  ${v.pod} (${v.ip ?? 'no IP'}, CLB readiness gate ${v.gate}): ${colour[v.verdict.state](VERDICT_TEXT[v.verdict.state])}${why}`);
   }
   if (view.verdicts.length === 0) return lines.join('\n');
-  lines.push(`  service controller ${view.controllerVersion}`);
+  lines.push(`  service controller version ${view.controllerVersion}`);
   if (view.events.length === 0) lines.push('  no service controller events since the drain yet');
   for (const e of view.events) lines.push(`  ${e}`);
   return lines.join('\n');

@@ -61,6 +61,8 @@ describe('drain evidence from the fake Tencent Cloud API', () => {
     expect(run.failures).toEqual({});
     expect(run.failed).toBe(0);
 
+    // The service controller's version came from kube-system/tke-service-controller-config.
+    expect(next.stderr).toContain('service controller version v2.5.0');
     // The region came from the nodes (failure-domain.beta.kubernetes.io/region=gz).
     expect(next.stderr).toContain('drain evidence: Tencent Cloud ap-guangzhou, credentials from the environment (TENCENTCLOUD_SECRET_ID)');
     // Every pod was deleted once, at weight 0 with no connection open: what the evidence said.
