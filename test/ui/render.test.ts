@@ -33,6 +33,20 @@ describe('renderStatusTable', () => {
   });
 });
 
+describe('renderStatusTable during an upgrade', () => {
+  it('says for each confirmed drain what was confirmed, by whom, how and on which evidence', async () => {
+    const { planBatches } = await import('../../src/core/upgrade.js');
+    const evidence = { verdicts: [{ pod: 'gw-0', state: 'drained' as const, reasons: [] }], zeroPoints: 3, periodSeconds: 60 };
+    const record = {
+      version: 1, statefulSet: 'gw', startedAt: 'T0', startedBy: 'alice', originalReplicas: 2, ordinalsStart: 0, surge: 0, batchSize: 1,
+      originalRevision: 'gw-1', targetRevision: 'gw-2', originalImages: [], targetImages: [{ name: 'gw', image: 'gw:2' }],
+      services: [], batches: planBatches(0, 2, 1).map((b, i) => (i === 0 ? { ...b, phase: 'done' as const, confirmation: { by: 'bob', at: 'T1', weightZero: true, connectionsDrained: true, afterSeconds: 200, how: 'evidence' as const, evidence } } : b)),
+    };
+    const text = renderStatusTable(toStatusView(statefulSet({ replicas: 2 }), [pod(0), pod(1)], record, []), plainStyle);
+    expect(text).toContain('  ordinals 0 at T1: weight 0 and connections drained, confirmed by bob on the drain evidence (--require-evidence) 200s after the drain; evidence: gw-0 drained');
+  });
+});
+
 describe('renderData', () => {
   it('renders JSON and YAML that parse back to the view', async () => {
     expect(JSON.parse(renderData('json', view))).toEqual(view);
