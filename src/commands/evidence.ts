@@ -120,39 +120,73 @@ export class DrainEvidence {
     return this.controllerVersion;
   }
 
+  /** The service controller's Events on the recorded Services since the drain; its Warnings apart. */
+  private async controllerEvents(cluster: Cluster, record: UpgradeRecord, since: Date): Promise<{ events: string[]; warnings: string[] }> {
+    const events: string[] = [];
+    const warnings: string[] = [];
+    for (const svc of record.services) {
+      for (const e of await cluster.serviceEvents(svc.name, since)) {
+        events.push(`service ${svc.name}: ${e.at} ${e.type} ${e.reason}: ${e.message}`);
+        if (e.type === 'Warning') warnings.push(`${e.reason}: ${e.message}`);
+      }
+    }
+    return { events, warnings };
+  }
+
+  private async readTargets(lbIds: string[], ips: string[]): Promise<Readings<TargetReading[]>> {
+    if (!this.cloud) return { error: `evidence is off: ${this.off}` };
+    try {
+      await this.loadBalancers(lbIds);
+      const all: TargetReading[] = [];
+      for (const id of lbIds) all.push(...(await this.cloud.targets(id, ips)));
+      return { ok: all };
+    } catch (e) {
+      return { error: errorText(e) };
+    }
+  }
+
+  /** ConNum of every backend the targets name, at the smallest period, far enough back for the run of zeros. */
+  private async readConnections(targets: TargetReading[], since: number, now: number): Promise<{ series: Readings<ConnSeries[]>; periodSeconds?: number }> {
+    let periodSeconds: number | undefined;
+    try {
+      const queries: ConnQuery[] = [];
+      for (const t of targets) {
+        const lb = this.lbInfo.get(t.lbId);
+        if (!lb) throw new Error(`CLB ${t.lbId} not found by DescribeLoadBalancers`);
+        const namespace = lb.type === 'OPEN' ? 'QCE/LB_PUBLIC' : 'QCE/LB_PRIVATE';
+        periodSeconds = await this.cloud!.conNumPeriod(namespace);
+        // The backend-port view: the CLB instance, the listener, then the backend IP and port.
+        const dimensions: Record<string, string> = { vip: lb.vips[0] ?? '' };
+        if (namespace === 'QCE/LB_PRIVATE' && lb.vpcId) dimensions.vpcId = lb.vpcId;
+        Object.assign(dimensions, { loadBalancerPort: String(t.port), protocol: t.protocol, lanIp: t.ip, port: String(t.targetPort) });
+        queries.push({ namespace, periodSeconds, dimensions });
+      }
+      const periodMs = (periodSeconds ?? 60) * 1000;
+      const from = new Date(Math.max(now - 120 * periodMs, Math.min(now - HISTORY_PERIODS * periodMs, since - periodMs)));
+      const points = queries.length ? await this.cloud!.conNum(queries, from, new Date(now)) : [];
+      return { series: { ok: targets.map((t, i) => ({ lbId: t.lbId, protocol: t.protocol, port: t.port, ip: t.ip, targetPort: t.targetPort, points: points[i] ?? [] })) }, periodSeconds };
+    } catch (e) {
+      return { series: { error: errorText(e) }, periodSeconds };
+    }
+  }
+
   /**
    * Reads the evidence for these ordinals, drained at `drainedAt`. With `connections` false, only
    * weights and health, no verdicts (for pods just back in service).
    */
   async read(cluster: Cluster, record: UpgradeRecord, pods: PodSnapshot[], ordinals: number[], drainedAt: Date, now: number, connections = true): Promise<EvidenceView> {
     const listeners = await this.serviceListeners(cluster, record);
-    const events: string[] = [];
-    const warnings: string[] = [];
-    for (const svc of record.services) {
-      for (const e of await cluster.serviceEvents(svc.name, drainedAt)) {
-        events.push(`service ${svc.name}: ${e.at} ${e.type} ${e.reason}: ${e.message}`);
-        if (e.type === 'Warning') warnings.push(`${e.reason}: ${e.message}`);
-      }
-    }
+    const { events, warnings } = await this.controllerEvents(cluster, record, drainedAt);
     const members = ordinals.map((o) => ({ name: `${record.statefulSet}-${o}`, pod: pods.find((p) => p.ordinal === o) }));
-    const ips = members.flatMap((m) => (m.pod?.ip ? [m.pod.ip] : []));
-    const lbIds = [...new Set(listeners.flatMap((l) => (l.lbId ? [l.lbId] : [])))];
+    const targets = await this.readTargets(
+      [...new Set(listeners.flatMap((l) => (l.lbId ? [l.lbId] : [])))],
+      members.flatMap((m) => (m.pod?.ip ? [m.pod.ip] : [])),
+    );
 
-    let targets: Readings<TargetReading[]>;
-    if (!this.cloud) targets = { error: `evidence is off: ${this.off}` };
-    else {
-      try {
-        await this.loadBalancers(lbIds);
-        const all: TargetReading[] = [];
-        for (const id of lbIds) all.push(...(await this.cloud.targets(id, ips)));
-        targets = { ok: all };
-      } catch (e) {
-        targets = { error: errorText(e) };
-      }
-    }
+    // Weight 0 seen now starts (or keeps) each pod's count of connection points; anything else resets it.
+    for (const name of this.zeroSince.keys()) if (!members.some((m) => m.name === name)) this.zeroSince.delete(name);
     for (const m of members) {
-      const zero = weightIsZero({ listeners, targets, ip: m.pod?.ip });
-      if (!zero) this.zeroSince.delete(m.name);
+      if (!weightIsZero({ listeners, targets, ip: m.pod?.ip })) this.zeroSince.delete(m.name);
       else if (!this.zeroSince.has(m.name)) this.zeroSince.set(m.name, now);
     }
 
@@ -160,30 +194,7 @@ export class DrainEvidence {
     let periodSeconds: number | undefined;
     if (connections) {
       if ('error' in targets) series = { error: targets.error };
-      else {
-        try {
-          const mine = targets.ok;
-          const queries: ConnQuery[] = [];
-          for (const t of mine) {
-            const lb = this.lbInfo.get(t.lbId);
-            if (!lb) throw new Error(`CLB ${t.lbId} not found by DescribeLoadBalancers`);
-            const namespace = lb.type === 'OPEN' ? 'QCE/LB_PUBLIC' : 'QCE/LB_PRIVATE';
-            periodSeconds = await this.cloud!.conNumPeriod(namespace);
-            // The backend-port view: the CLB instance, the listener, then the backend IP and port.
-            const dimensions: Record<string, string> = { vip: lb.vips[0] ?? '' };
-            if (namespace === 'QCE/LB_PRIVATE' && lb.vpcId) dimensions.vpcId = lb.vpcId;
-            Object.assign(dimensions, { loadBalancerPort: String(t.port), protocol: t.protocol, lanIp: t.ip, port: String(t.targetPort) });
-            queries.push({ namespace, periodSeconds, dimensions });
-          }
-          const periodMs = (periodSeconds ?? 60) * 1000;
-          const earliest = Math.min(drainedAt.getTime(), ...this.zeroSince.values());
-          const from = new Date(Math.max(now - 120 * periodMs, Math.min(now - HISTORY_PERIODS * periodMs, earliest - periodMs)));
-          const points = queries.length ? await this.cloud!.conNum(queries, from, new Date(now)) : [];
-          series = { ok: mine.map((t, i) => ({ lbId: t.lbId, protocol: t.protocol, port: t.port, ip: t.ip, targetPort: t.targetPort, points: points[i] ?? [] })) };
-        } catch (e) {
-          series = { error: errorText(e) };
-        }
-      }
+      else ({ series, periodSeconds } = await this.readConnections(targets.ok, Math.min(drainedAt.getTime(), ...this.zeroSince.values()), now));
     }
 
     const periodMs = (periodSeconds ?? 60) * 1000;
