@@ -114,6 +114,9 @@ export class ServiceController {
         if (!this.stopped) setTimeout(() => void inf.start().catch(() => undefined), 500);
       });
     }
+    const deleted = (p: V1Pod) => p.metadata?.uid && this.recordDeletion(p.metadata.uid);
+    this.pods.on('update', (p) => p.metadata?.deletionTimestamp && deleted(p));
+    this.pods.on('delete', deleted);
     await Promise.all([this.services.start(), this.pods.start()]);
     this.queueSync();
     // A periodic resync, as real controllers do, so that an event lost while a watch restarts is not lost for good.
@@ -160,17 +163,26 @@ export class ServiceController {
     }
   }
 
+  /**
+   * Records a deletion with the CLB as it is at that instant. Called straight from the pod watch, so
+   * that a slow sync cannot attribute a successor's target (same name, often the same IP) to it.
+   */
+  private recordDeletion(uid: string): void {
+    const pod = this.known.get(uid);
+    if (!pod) return;
+    this.known.delete(uid);
+    const weights = [...this.clb.loadBalancers.values()].flatMap((lb) =>
+      lb.listeners.flatMap((l) =>
+        l.targets.filter((t) => t.pod === pod.name && t.ip === pod.ip).map((t) => ({ service: lb.service, port: l.port, weight: t.weight, connections: this.clb.connections(lb.id, t.ip, t.port) })),
+      ),
+    );
+    this.deletions.push({ pod: pod.name, namespace: pod.namespace, at: new Date().toISOString(), weights });
+  }
+
+  /** The sync's view: deletions the watch did not report (after a restart) are recorded here. */
   private noticeDeletions(pods: SimPod[]): void {
     const live = new Map(pods.filter((p) => !p.deleting).map((p) => [p.uid, p]));
-    for (const [uid, pod] of this.known) {
-      if (live.has(uid)) continue;
-      const weights = [...this.clb.loadBalancers.values()].flatMap((lb) =>
-        lb.listeners.flatMap((l) =>
-          l.targets.filter((t) => t.pod === pod.name && t.ip === pod.ip).map((t) => ({ service: lb.service, port: l.port, weight: t.weight, connections: this.clb.connections(lb.id, t.ip, t.port) })),
-        ),
-      );
-      this.deletions.push({ pod: pod.name, namespace: pod.namespace, at: new Date().toISOString(), weights });
-    }
+    for (const uid of [...this.known.keys()]) if (!live.has(uid)) this.recordDeletion(uid);
     this.known = new Map([...live].filter(([, p]) => p.ip));
   }
 

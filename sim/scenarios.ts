@@ -73,11 +73,20 @@ export class ScenarioEnv {
     this.core = kc.makeApiClient(CoreV1Api);
   }
 
+  /** Namespaces this environment created, removed by cleanup(). */
+  private readonly created: string[] = [];
+
   async namespace(prefix: string): Promise<string> {
     const name = `${prefix}-${randomBytes(3).toString('hex')}`;
     await this.core.createNamespace({ body: { metadata: { name } } });
+    this.created.push(name);
     await until('the default ServiceAccount', 30_000, () => this.core.readNamespacedServiceAccount({ name: 'default', namespace: name }).catch(() => undefined));
     return name;
+  }
+
+  /** Deletes the namespaces it created (without waiting for them to go), so later runs start light. */
+  async cleanup(): Promise<void> {
+    await Promise.all(this.created.splice(0).map((name) => this.core.deleteNamespace({ name }).catch(() => undefined)));
   }
 
   /** Creates the workload and its Service; waits until every pod serves and the CLB has them all at weight 10. */

@@ -102,7 +102,11 @@ export function useSimulator(controller: { propagationDelayMs: number; jitterMs:
     ctx.sim = await startSimulator({ kubeconfig: inject('adminKubeconfig'), controller, clb });
     ctx.env = new ScenarioEnv(adminClients().kc, ctx.sim);
   });
-  afterAll(async () => ctx.sim.stop());
+  // Each file's workloads go with it: the simulator of the next file watches every namespace.
+  afterAll(async () => {
+    await ctx.env.cleanup();
+    await ctx.sim.stop();
+  });
   return ctx;
 }
 
