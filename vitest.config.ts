@@ -19,7 +19,9 @@ export default defineConfig({
           testTimeout: 180_000,
           hookTimeout: 600_000,
           fileParallelism: false,
-          pool: 'threads',
+          // Child processes, not threads: a worker whose file leaves a socket or watch open is
+          // killed at the end instead of keeping the run from exiting (a thread can hang it).
+          pool: 'forks',
         },
       },
     ],
