@@ -14,19 +14,20 @@ const MONITOR_BATCH = 10;
 
 interface Provider {
   source: string;
-  provider: DynamicCredential;
+  provider: () => DynamicCredential;
 }
+
+const PROVIDERS: Record<Exclude<CredentialMode, 'auto' | 'off'>, Provider> = {
+  env: { source: 'environment (TENCENTCLOUD_SECRET_ID)', provider: () => new EnvironmentVariableCredential() },
+  profile: { source: 'profile file (~/.tencentcloud/credentials)', provider: () => new ProfileCredential() },
+  oidc: { source: 'TKE OIDC role (TKE_ROLE_ARN)', provider: () => new OIDCRoleArnCredential() },
+  'cvm-role': { source: 'CVM instance role', provider: () => new CvmRoleCredential() },
+};
 
 /** The SDK's providers in the order `auto` tries them; cvm-role only when asked (it calls the metadata server). */
 function providers(mode: CredentialMode): Provider[] {
-  const all: Record<Exclude<CredentialMode, 'auto' | 'off'>, Provider> = {
-    env: { source: 'environment (TENCENTCLOUD_SECRET_ID)', provider: new EnvironmentVariableCredential() },
-    profile: { source: 'profile file (~/.tencentcloud/credentials)', provider: new ProfileCredential() },
-    oidc: { source: 'TKE OIDC role (TKE_ROLE_ARN)', provider: new OIDCRoleArnCredential() },
-    'cvm-role': { source: 'CVM instance role', provider: new CvmRoleCredential() },
-  };
   if (mode === 'off') return [];
-  return mode === 'auto' ? [all.env, all.profile, all.oidc] : [all[mode]];
+  return mode === 'auto' ? [PROVIDERS.env, PROVIDERS.profile, PROVIDERS.oidc] : [PROVIDERS[mode]];
 }
 
 /** The first provider that yields a secret id and key, or undefined. Errors say which provider failed. */
@@ -34,7 +35,7 @@ async function resolveCredential(mode: CredentialMode): Promise<{ source: string
   const failures: string[] = [];
   for (const p of providers(mode)) {
     try {
-      const c = await p.provider.getCredential();
+      const c = await p.provider().getCredential();
       if (c.secretId && c.secretKey) return { source: p.source, credential: c };
     } catch (e) {
       failures.push(`${p.source}: ${(e as Error).message}`);

@@ -5,15 +5,13 @@
 import { EVIDENCE_HOWTO } from '../cloud/credentials.js';
 import { formatDuration } from '../core/duration.js';
 import { GateError } from '../core/errors.js';
-import type { EvidenceView } from '../core/evidence.js';
+import { allWeightsZero, noWeightAboveZero, type EvidenceView } from '../core/evidence.js';
 import type { Confirmation, UpgradeRecord } from '../core/upgrade.js';
 import type { PodSnapshot } from '../core/workload.js';
-import { allDrained, LOADBALANCE_ID_ANNOTATION } from './evidence.js';
+import { allDrained, LOADBALANCE_ID_ANNOTATION, serviceControllerEvents } from './evidence.js';
 import type { WalkContext } from './walk.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-/** No listener reads a weight above 0 (a weight that cannot be read is not held against the drain here). */
-const noWeightAboveZero = (v: EvidenceView) => v.rows.every((r) => !/^[1-9]/.test(r.weight));
 const podNames = (record: UpgradeRecord, ordinals: number[]) => ordinals.map((o) => `${record.statefulSet}-${o}`).join(', ');
 
 async function waitMinDrain(ctx: WalkContext, drainedAt: Date): Promise<void> {
@@ -85,7 +83,7 @@ async function confirmOnEvidence(ctx: WalkContext, record: UpgradeRecord, pods: 
     ctx.ui.info(`${names}: drained on the evidence (--require-evidence)`);
     return stamp(ctx, drainedAt, { weightZero: true, connectionsDrained: true, how: 'evidence' }, view);
   }
-  const weightZero = view.rows.every((r) => r.weight === '0');
+  const weightZero = allWeightsZero(view);
   const why = view.verdicts.filter((v) => v.verdict.state !== 'drained').map((v) => `${v.pod} ${v.verdict.state}: ${v.verdict.reasons.join('; ')}`).join('; ');
   if (o.forceAfterTimeout && weightZero) {
     ctx.ui.warn(`--drain-timeout (${formatDuration(o.drainTimeoutMs)}) passed without the evidence saying drained (${why}); proceeding because of --force-after-timeout`);
@@ -137,11 +135,9 @@ export async function confirmDrain(ctx: WalkContext, record: UpgradeRecord, pods
     ctx.ui.info(`  ${ev.describeOff()}; ${EVIDENCE_HOWTO}`);
     ctx.ui.info('  Check in the CLB console (the CLB above > Listeners > backend services) that each IP shows weight 0,');
     ctx.ui.info('  then in CLB monitoring (filter by listener and backend) that its connections have fallen to 0.');
-    for (const svc of record.services) {
-      const events = await ctx.cluster.serviceEvents(svc.name, drainedAt);
-      if (events.length === 0) ctx.ui.info(`  service ${svc.name}: no events from the service controller since the drain yet`);
-      for (const e of events) ctx.ui.info(`  service ${svc.name}: ${e.at} ${e.type} ${e.reason}: ${e.message}`);
-    }
+    const { events } = await serviceControllerEvents(ctx.cluster, record, drainedAt);
+    if (events.length === 0) ctx.ui.info('  no service controller events since the drain yet');
+    for (const e of events) ctx.ui.info(`  ${e}`);
     return askPerson(ctx, names, drainedAt);
   }
   ctx.ui.info(ev.describeOn());

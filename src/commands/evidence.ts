@@ -42,6 +42,19 @@ export interface EvidenceOptions extends CloudFlags {
 
 const errorText = (e: unknown) => (e as Error).message ?? String(e);
 
+/** The service controller's Events on the recorded Services since the drain, one line each; its Warnings apart. */
+export async function serviceControllerEvents(cluster: Cluster, record: UpgradeRecord, since: Date): Promise<{ events: string[]; warnings: string[] }> {
+  const events: string[] = [];
+  const warnings: string[] = [];
+  for (const svc of record.services) {
+    for (const e of await cluster.serviceEvents(svc.name, since)) {
+      events.push(`service ${svc.name}: ${e.at} ${e.type} ${e.reason}: ${e.message}`);
+      if (e.type === 'Warning') warnings.push(`${e.reason}: ${e.message}`);
+    }
+  }
+  return { events, warnings };
+}
+
 function gateOf(pod: PodSnapshot | undefined): string {
   const gate = pod?.readinessGates.find((g) => g.type === CLB_READINESS_GATE);
   return gate ? (gate.ok ? 'True' : 'False') : 'not injected';
@@ -82,6 +95,11 @@ export class DrainEvidence {
     return ev;
   }
 
+  /** No evidence for this run (a dry run reads nothing from the cloud). */
+  static none(o: EvidenceOptions, why: string): DrainEvidence {
+    return new DrainEvidence(o, undefined, why);
+  }
+
   private async loadBalancers(ids: string[]): Promise<void> {
     const missing = [...new Set(ids)].filter((id) => !this.lbInfo.has(id));
     if (missing.length === 0 || !this.cloud) return;
@@ -118,19 +136,6 @@ export class DrainEvidence {
   private async version(cluster: Cluster): Promise<string> {
     this.controllerVersion ??= (await cluster.serviceControllerVersion()) ?? 'unknown (kube-system/tke-service-controller-config not found or not readable)';
     return this.controllerVersion;
-  }
-
-  /** The service controller's Events on the recorded Services since the drain; its Warnings apart. */
-  private async controllerEvents(cluster: Cluster, record: UpgradeRecord, since: Date): Promise<{ events: string[]; warnings: string[] }> {
-    const events: string[] = [];
-    const warnings: string[] = [];
-    for (const svc of record.services) {
-      for (const e of await cluster.serviceEvents(svc.name, since)) {
-        events.push(`service ${svc.name}: ${e.at} ${e.type} ${e.reason}: ${e.message}`);
-        if (e.type === 'Warning') warnings.push(`${e.reason}: ${e.message}`);
-      }
-    }
-    return { events, warnings };
   }
 
   private async readTargets(lbIds: string[], ips: string[]): Promise<Readings<TargetReading[]>> {
@@ -176,7 +181,7 @@ export class DrainEvidence {
    */
   async read(cluster: Cluster, record: UpgradeRecord, pods: PodSnapshot[], ordinals: number[], drainedAt: Date, now: number, connections = true): Promise<EvidenceView> {
     const listeners = await this.serviceListeners(cluster, record);
-    const { events, warnings } = await this.controllerEvents(cluster, record, drainedAt);
+    const { events, warnings } = await serviceControllerEvents(cluster, record, drainedAt);
     const members = ordinals.map((o) => ({ name: `${record.statefulSet}-${o}`, pod: pods.find((p) => p.ordinal === o) }));
     const targets = await this.readTargets(
       [...new Set(listeners.flatMap((l) => (l.lbId ? [l.lbId] : [])))],
@@ -215,8 +220,8 @@ export class DrainEvidence {
         rows.push({
           pod: m.name,
           listener: `${l.service} ${listenerName(l)}`,
-          weight: 'error' in targets ? 'unknown' : reading ? String(reading.weight) : 'not registered',
-          health: reading?.healthy === undefined ? '-' : reading.healthy ? 'healthy' : 'unhealthy',
+          weight: 'error' in targets ? 'unknown' : reading ? reading.weight : 'not registered',
+          healthy: reading?.healthy,
           connections: !connections ? '' : 'error' in podSeries ? 'unknown' : last.length ? last.map((p) => p.value).join(' ') : 'no data',
           trend: s ? sparkline(s.points, periodMs) : '',
         });

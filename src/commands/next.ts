@@ -3,6 +3,7 @@ import { parseDuration } from '../core/duration.js';
 import { CREDENTIAL_MODES, type CredentialMode } from '../cloud/types.js';
 import type { CloudOpener } from '../cloud/open.js';
 import { CancelledError, GateError, UsageError } from '../core/errors.js';
+import { serving, weightsUnreadable } from '../core/evidence.js';
 import { advance, confirmationText, currentBatchIndex, type UpgradeRecord } from '../core/upgrade.js';
 import { revisionState, type PodSnapshot } from '../core/workload.js';
 import type { Cluster } from '../k8s/types.js';
@@ -43,7 +44,9 @@ export interface NextOptions {
 
 export function validateNextOptions(a: Omit<NextArgs, keyof GlobalArgs | 'yes'>): NextOptions {
   const zeroPoints = a['zero-points'];
-  if (!Number.isInteger(zeroPoints) || zeroPoints < 1) throw new UsageError(`--zero-points must be a whole number of 1 or more, not "${String(zeroPoints)}"`);
+  if (!Number.isInteger(zeroPoints) || zeroPoints < 1) {
+    throw new UsageError(`--zero-points must be a whole number of 1 or more${Number.isNaN(zeroPoints) ? ', e.g. 3' : `, not "${zeroPoints}"`}`);
+  }
   if (a['force-after-timeout'] && !a['require-evidence']) throw new UsageError('--force-after-timeout is the policy of --require-evidence when --drain-timeout passes; pass both');
   return {
     name: a.statefulset,
@@ -66,11 +69,12 @@ export function validateNextOptions(a: Omit<NextArgs, keyof GlobalArgs | 'yes'>)
 
 /**
  * The context of a walking command. The evidence opens before the lock is taken, so that
- * --require-evidence without usable credentials is refused with the cluster untouched.
+ * --require-evidence without usable credentials is refused with the cluster untouched; a dry run
+ * does not open it.
  */
 export async function openWalk(o: NextOptions, cluster: Cluster, ui: Ui, now: () => Date, who: string, opener: CloudOpener): Promise<WalkContext> {
   const up = await readUpgrade(cluster, o.name);
-  const evidence = await DrainEvidence.open(o.evidence, cluster, up.record, up.pods, opener);
+  const evidence = o.dryRun ? DrainEvidence.none(o.evidence, 'not read in a dry run') : await DrainEvidence.open(o.evidence, cluster, up.record, up.pods, opener);
   return { cluster, ui, now, who, minDrainMs: o.minDrainMs, timeoutMs: o.timeoutMs, evidence };
 }
 
@@ -152,16 +156,14 @@ async function showRestored(ctx: WalkContext, record: UpgradeRecord, pods: PodSn
   const ev = ctx.evidence;
   if (!ev.cloud) return;
   const deadline = ctx.now().getTime() + Math.min(ev.options.drainTimeoutMs, 60_000);
-  const serving = (rows: { weight: string; health: string }[]) => rows.every((r) => /^[1-9]\d*$/.test(r.weight) && r.health === 'healthy');
-  const unreadable = (rows: { weight: string }[]) => rows.some((r) => r.weight === 'unknown');
   let view = await ev.read(ctx.cluster, record, pods, ordinals, new Date(), ctx.now().getTime(), false);
-  while (!serving(view.rows) && !unreadable(view.rows) && ctx.now().getTime() < deadline) {
+  while (!serving(view) && !weightsUnreadable(view) && ctx.now().getTime() < deadline) {
     await new Promise((r) => setTimeout(r, ev.options.intervalMs));
     view = await ev.read(ctx.cluster, record, pods, ordinals, new Date(), ctx.now().getTime(), false);
   }
   const { renderEvidence } = await import('../ui/render.js');
   ctx.ui.info(renderEvidence(view, ctx.ui.errStyle));
-  if (!serving(view.rows)) ctx.ui.warn(`the CLB does not yet show ${ordinals.map((o) => `${record.statefulSet}-${o}`).join(', ')} with weight above 0 and healthy on every listener`);
+  if (!serving(view)) ctx.ui.warn(`the CLB does not yet show ${ordinals.map((o) => `${record.statefulSet}-${o}`).join(', ')} with weight above 0 and healthy on every listener`);
 }
 
 export async function runNext(o: NextOptions, cluster: Cluster, ui: Ui, now: () => Date, opener: CloudOpener): Promise<void> {

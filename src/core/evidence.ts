@@ -199,8 +199,10 @@ export function listenerWarnings(l: ListenerSettings): string[] {
 export interface EvidenceRow {
   pod: string;
   listener: string;
-  weight: string;
-  health: string;
+  /** The CLB's weight for the pod on the listener, or why there is none. */
+  weight: number | 'unknown' | 'not registered';
+  /** undefined when the CLB reported no health for it. */
+  healthy?: boolean;
   connections: string;
   trend: string;
 }
@@ -213,6 +215,14 @@ export interface EvidenceView {
   controllerVersion: string;
   events: string[];
 }
+
+/** No listener reads a weight above 0 (a weight that cannot be read is not held against the drain here). */
+export const noWeightAboveZero = (v: Pick<EvidenceView, 'rows'>) => v.rows.every((r) => typeof r.weight !== 'number' || r.weight === 0);
+/** Every listener reads weight 0. */
+export const allWeightsZero = (v: Pick<EvidenceView, 'rows'>) => v.rows.every((r) => r.weight === 0);
+/** Every listener gives the pod traffic: a weight above 0 and healthy. */
+export const serving = (v: Pick<EvidenceView, 'rows'>) => v.rows.every((r) => typeof r.weight === 'number' && r.weight > 0 && r.healthy === true);
+export const weightsUnreadable = (v: Pick<EvidenceView, 'rows'>) => v.rows.some((r) => r.weight === 'unknown');
 
 /** What the record and the audit Event keep of the evidence at a confirmation. */
 export interface EvidenceSummary {

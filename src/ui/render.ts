@@ -63,7 +63,7 @@ export function renderEvidence(view: EvidenceView, style: Style): string {
   const colour = { drained: style.green, 'not-yet': style.yellow, unknown: style.red } as const;
   const period = view.periodSeconds ? ` (last points, ${view.periodSeconds}s each)` : '';
   const lines = [
-    table(['POD', 'SERVICE LISTENER', 'WEIGHT', 'HEALTH', `CONNECTIONS${period}`, 'TREND'], view.rows.map((r) => [r.pod, r.listener, r.weight, r.health, r.connections, r.trend]), style),
+    table(['POD', 'SERVICE LISTENER', 'WEIGHT', 'HEALTH', `CONNECTIONS${period}`, 'TREND'], view.rows.map((r) => [r.pod, r.listener, String(r.weight), r.healthy === undefined ? '-' : r.healthy ? 'healthy' : 'unhealthy', r.connections, r.trend]), style),
   ];
   for (const v of view.verdicts) {
     const why = v.verdict.reasons.length ? `: ${v.verdict.reasons.join('; ')}` : '';
