@@ -1,6 +1,7 @@
-// The lb-rs-weight annotation as the plugin writes it. The one rule: the value a Service carries at
-// any moment of an upgrade is a pure function of its value before the upgrade and the set of
-// ordinals drained right now. Draining, restoring and resuming are all this one computation.
+// The lb-rs-weight annotation. The plugin owns exactly one thing in it: the weights of the ordinals
+// it has drained, in its own StatefulSet's entries. Every write is computed from the Service's live
+// value: drained ordinals go to weight 0 on every port, ordinals being given back get the weight they
+// had before the upgrade (the baseline), and everything else in the value passes through untouched.
 
 export const RS_WEIGHT_ANNOTATION = 'service.cloud.tencent.com/lb-rs-weight';
 export const TKE_DEFAULT_WEIGHT = 10;
@@ -67,46 +68,137 @@ export function parseRsWeight(text: string): RsWeight {
   return v;
 }
 
-const sameKey = (g: Group, k: PortKey) => g.key.proto.toUpperCase() === k.proto.toUpperCase() && g.key.port === k.port;
+const parseOrEmpty = (text: string | undefined): RsWeight => (text === undefined ? {} : parseRsWeight(text));
+export const sameKey = (a: PortKey, b: PortKey) => a.proto.toUpperCase() === b.proto.toUpperCase() && a.port === b.port;
+const entryOf = (v: RsWeight, statefulSet: string, key: PortKey) => v.groups?.find((g) => sameKey(g.key, key))?.statefulSets?.find((s) => s.name === statefulSet);
 
-/**
- * The annotation value for a Service while `drained` ordinals of `statefulSet` are drained:
- * `original` itself (byte for byte, or no annotation) when nothing is drained; otherwise the
- * original with weight 0 for those ordinals in one group per Service port, other StatefulSets'
- * entries and other groups untouched, defaultWeight kept (10 when absent).
- */
-export function annotationFor(original: string | undefined, statefulSet: string, ports: PortKey[], drained: number[]): string | undefined {
-  if (drained.length === 0) return original;
-  const value: RsWeight = original === undefined ? {} : structuredClone(parseRsWeight(original));
-  const ordinals = [...new Set(drained)].sort((a, b) => a - b);
-  const out: RsWeight = { defaultWeight: value.defaultWeight ?? TKE_DEFAULT_WEIGHT, ...value };
-  out.groups = [...(value.groups ?? [])];
-  for (const key of ports) {
-    let group = out.groups.find((g) => sameKey(g, key));
-    if (!group) {
-      group = { key: { proto: key.proto.toUpperCase(), port: key.port }, statefulSets: [] };
-      out.groups.push(group);
-    }
-    group.statefulSets = [...(group.statefulSets ?? [])];
-    let entry = group.statefulSets.find((s) => s.name === statefulSet);
-    if (!entry) {
-      entry = { name: statefulSet, weights: [] };
-      group.statefulSets.push(entry);
-    }
-    // Drained ordinals leave any weight they had; everything else keeps its weight.
-    entry.weights = entry.weights
-      .map((w) => ({ ...w, podIndexes: w.podIndexes.filter((i) => !ordinals.includes(i)) }))
-      .filter((w) => w.podIndexes.length > 0);
-    entry.weights.push({ weight: 0, podIndexes: ordinals });
-  }
-  return JSON.stringify(out);
+/** An ordinal's weight on one port as a value sets it: listed explicitly, or left to defaultWeight. */
+export type PriorWeight = { explicit: number } | 'default';
+
+export function priorWeight(annotation: string | undefined, statefulSet: string, key: PortKey, ordinal: number): PriorWeight {
+  const listed = entryOf(parseOrEmpty(annotation), statefulSet, key)?.weights.find((w) => w.podIndexes.includes(ordinal));
+  return listed ? { explicit: listed.weight } : 'default';
 }
 
 /** The weight an annotation gives to ordinal `ordinal` of `statefulSet` on one Service port. */
 export function weightOf(annotation: string | undefined, statefulSet: string, key: PortKey, ordinal: number): number {
   if (annotation === undefined) return TKE_DEFAULT_WEIGHT;
   const v = parseRsWeight(annotation);
-  const entry = v.groups?.find((g) => sameKey(g, key))?.statefulSets?.find((s) => s.name === statefulSet);
-  const listed = entry?.weights.find((w) => w.podIndexes.includes(ordinal));
+  const listed = entryOf(v, statefulSet, key)?.weights.find((w) => w.podIndexes.includes(ordinal));
   return listed ? listed.weight : (v.defaultWeight ?? TKE_DEFAULT_WEIGHT);
+}
+
+/** One port of a Service as the walk sees it: its key and the value whose weights count as "before". */
+export interface PortBaseline {
+  key: PortKey;
+  /** The annotation value before the upgrade, for this port (undefined: the Service had none). */
+  baseline: string | undefined;
+}
+
+export interface WeightChange {
+  statefulSet: string;
+  /** Every port the Service has now. */
+  ports: PortBaseline[];
+  /** Ordinals that must be at weight 0 after this write. */
+  drain: number[];
+  /** Ordinals the plugin drained and now gives back (ignored if also in `drain`). */
+  restore: number[];
+  /** The whole value before the upgrade: when the result means the same, it is returned byte for byte. */
+  original: string | undefined;
+}
+
+/** Same meaning: keys in any order, podIndexes in any order, entries in any order. */
+function canonical(v: unknown): unknown {
+  if (Array.isArray(v)) {
+    const items = v.map(canonical);
+    return items.every((x) => typeof x === 'number') ? [...(items as number[])].sort((a, b) => a - b) : items.map((x) => JSON.stringify(x)).sort();
+  }
+  if (v && typeof v === 'object') {
+    return Object.fromEntries(Object.keys(v as object).sort().map((k) => [k, canonical((v as Record<string, unknown>)[k])]));
+  }
+  return v;
+}
+const sameMeaning = (a: RsWeight | undefined, b: RsWeight | undefined) => JSON.stringify(canonical(a ?? null)) === JSON.stringify(canonical(b ?? null));
+
+function place(entry: StatefulSetEntry, ordinal: number, weight: number): void {
+  const target = entry.weights.find((w) => w.weight === weight);
+  if (target) target.podIndexes = [...target.podIndexes, ordinal].sort((a, b) => a - b);
+  else entry.weights.push({ weight, podIndexes: [ordinal] });
+}
+
+/**
+ * The value a Service must carry after one step of the walk, computed from its live value:
+ * - every ordinal in `drain` is at weight 0 on every port (moved out of whatever entry listed it);
+ * - every ordinal in `restore` that the value still lists at 0 goes back to its baseline weight on
+ *   that port (listed with that weight, or unlisted when it was left to defaultWeight); one that
+ *   someone else already moved away from 0 keeps their weight;
+ * - entries, groups and the annotation itself that the plugin created and that are now empty go;
+ * - nothing else changes. When the result means what `original` or `live` already say, that text
+ *   comes back byte for byte (undefined: no annotation).
+ */
+export function mergeWeights(live: string | undefined, c: WeightChange): string | undefined {
+  const value: RsWeight = structuredClone(parseOrEmpty(live));
+  const drain = [...new Set(c.drain)].sort((a, b) => a - b);
+  const restore = [...new Set(c.restore)].filter((o) => !drain.includes(o)).sort((a, b) => a - b);
+  let touched = false;
+
+  for (const { key, baseline } of c.ports) {
+    const before = parseOrEmpty(baseline);
+    let group = value.groups?.find((g) => sameKey(g.key, key));
+    let entry = group?.statefulSets?.find((s) => s.name === c.statefulSet);
+    const toRestore = restore.filter((o) => entry?.weights.some((w) => w.weight === 0 && w.podIndexes.includes(o)));
+    if (drain.length === 0 && toRestore.length === 0) continue;
+    touched = true;
+    value.groups = [...(value.groups ?? [])];
+    if (!group) {
+      group = { key: { proto: key.proto.toUpperCase(), port: key.port }, statefulSets: [] };
+      value.groups.push(group);
+    }
+    if (!entry) {
+      entry = { name: c.statefulSet, weights: [] };
+      group.statefulSets = [...(group.statefulSets ?? []), entry];
+    }
+    const moving = [...drain, ...toRestore];
+    entry.weights = entry.weights.map((w) => ({ ...w, podIndexes: w.podIndexes.filter((i) => !moving.includes(i)) }));
+    for (const o of drain) place(entry, o, 0);
+    for (const o of toRestore) {
+      const prior = priorWeight(baseline, c.statefulSet, key, o);
+      if (prior !== 'default') place(entry, o, prior.explicit);
+    }
+    // Tidy what the walk emptied; what the baseline had stays.
+    const baselineEntry = entryOf(before, c.statefulSet, key);
+    entry.weights = entry.weights.filter((w) => w.podIndexes.length > 0 || baselineEntry?.weights.some((b) => b.weight === w.weight && b.podIndexes.length === 0));
+    if (entry.weights.length === 0 && !baselineEntry) group.statefulSets = group.statefulSets!.filter((s) => s !== entry);
+    const baselineGroup = before.groups?.find((g) => sameKey(g.key, key));
+    if (group.statefulSets!.length === 0 && !baselineGroup && Object.keys(group).every((k) => k === 'key' || k === 'statefulSets')) {
+      value.groups = value.groups.filter((g) => g !== group);
+    }
+  }
+  if (!touched) return live;
+  // A value the walk creates starts as the procedure writes it: defaultWeight 10, then the groups.
+  const out: RsWeight = live === undefined ? { defaultWeight: TKE_DEFAULT_WEIGHT, ...value } : value;
+  const shell = (out.groups ?? []).length === 0 && Object.keys(out).every((k) => k === 'groups' || (k === 'defaultWeight' && out.defaultWeight === TKE_DEFAULT_WEIGHT));
+  if (c.original === undefined && shell) return undefined;
+  if (c.original !== undefined && sameMeaning(out, parseRsWeight(c.original))) return c.original;
+  if (live !== undefined && sameMeaning(out, parseRsWeight(live))) return live;
+  return JSON.stringify(out);
+}
+
+/** Ordinals this value lists at weight 0 for `statefulSet` on any port: what a lost record leaves behind. */
+export function zeroWeightOrdinals(annotation: string | undefined, statefulSet: string): number[] {
+  const v = parseOrEmpty(annotation);
+  const out = new Set<number>();
+  for (const g of v.groups ?? []) for (const s of g.statefulSets ?? []) if (s.name === statefulSet) for (const w of s.weights) if (w.weight === 0) w.podIndexes.forEach((i) => out.add(i));
+  return [...out].sort((a, b) => a - b);
+}
+
+/** The value with every weight-0 entry of `statefulSet` removed (undefined when nothing else is left). */
+export function withoutZeroWeights(annotation: string, statefulSet: string): string | undefined {
+  const v = structuredClone(parseRsWeight(annotation));
+  for (const g of v.groups ?? []) {
+    for (const s of g.statefulSets ?? []) if (s.name === statefulSet) s.weights = s.weights.filter((w) => w.weight !== 0);
+    g.statefulSets = (g.statefulSets ?? []).filter((s) => s.name !== statefulSet || s.weights.length > 0);
+  }
+  v.groups = (v.groups ?? []).filter((g) => (g.statefulSets ?? []).length > 0);
+  return v.groups.length === 0 && Object.keys(v).every((k) => k === 'groups' || k === 'defaultWeight') ? undefined : JSON.stringify(v);
 }

@@ -1,72 +1,135 @@
 import { describe, expect, it } from 'vitest';
-import { annotationFor, parseRsWeight, weightOf, RsWeightError } from '../../src/core/rs-weight.js';
+import { mergeWeights, parseRsWeight, priorWeight, weightOf, withoutZeroWeights, zeroWeightOrdinals, RsWeightError, type PortBaseline } from '../../src/core/rs-weight.js';
 
 const http = { proto: 'TCP', port: 80 };
 const admin = { proto: 'TCP', port: 8080 };
+const portsOf = (baseline: string | undefined, ...keys: { proto: string; port: number }[]): PortBaseline[] => keys.map((key) => ({ key, baseline }));
+const drainOn = (live: string | undefined, original: string | undefined, drain: number[], restore: number[] = [], keys = [http], sts = 'gw') =>
+  mergeWeights(live, { statefulSet: sts, ports: portsOf(original, ...keys), drain, restore, original });
 
-describe('annotationFor', () => {
-  it('nothing drained gives the original back byte for byte, or no annotation', () => {
-    const original = '{ "defaultWeight": 10, "groups": [] }';
-    expect(annotationFor(original, 'gw', [http], [])).toBe(original);
-    expect(annotationFor(undefined, 'gw', [http], [])).toBeUndefined();
-  });
-
-  it('from no annotation: one group per port with the drained ordinals at 0, defaultWeight 10', () => {
-    expect(JSON.parse(annotationFor(undefined, 'gw', [http, admin], [2, 0])!)).toEqual({
-      defaultWeight: 10,
-      groups: [
-        { key: { proto: 'TCP', port: 80 }, statefulSets: [{ name: 'gw', weights: [{ weight: 0, podIndexes: [0, 2] }] }] },
-        { key: { proto: 'TCP', port: 8080 }, statefulSets: [{ name: 'gw', weights: [{ weight: 0, podIndexes: [0, 2] }] }] },
-      ],
-    });
-  });
-
-  it('the procedure document\'s value for pod 0 on port 80', () => {
-    expect(annotationFor(undefined, 'nginx', [http], [0])).toBe(
-      '{"defaultWeight":10,"groups":[{"key":{"proto":"TCP","port":80},"statefulSets":[{"name":"nginx","weights":[{"weight":0,"podIndexes":[0]}]}]}]}',
+describe('mergeWeights: the plugin owns only its drained ordinals', () => {
+  it('from no annotation: the procedure document\'s value, one group per port', () => {
+    expect(drainOn(undefined, undefined, [0], [], [http])).toBe(
+      '{"defaultWeight":10,"groups":[{"key":{"proto":"TCP","port":80},"statefulSets":[{"name":"gw","weights":[{"weight":0,"podIndexes":[0]}]}]}]}',
     );
+    expect(JSON.parse(drainOn(undefined, undefined, [2, 0], [], [http, admin])!).groups.map((g: { key: unknown; statefulSets: unknown }) => [g.key, g.statefulSets])).toEqual([
+      [{ proto: 'TCP', port: 80 }, [{ name: 'gw', weights: [{ weight: 0, podIndexes: [0, 2] }] }]],
+      [{ proto: 'TCP', port: 8080 }, [{ name: 'gw', weights: [{ weight: 0, podIndexes: [0, 2] }] }]],
+    ]);
   });
 
-  it('merges into an existing value: other StatefulSets, other groups and defaultWeight untouched', () => {
-    const original = JSON.stringify({
-      defaultWeight: 50,
-      groups: [
-        { key: { proto: 'TCP', port: 80 }, statefulSets: [{ name: 'edge', weights: [{ weight: 0, podIndexes: [3] }] }] },
-        { key: { proto: 'UDP', port: 53 }, statefulSets: [{ name: 'gw', weights: [{ weight: 20, podIndexes: [1] }] }] },
-      ],
-    });
-    expect(JSON.parse(annotationFor(original, 'gw', [http], [1])!)).toEqual({
-      defaultWeight: 50,
-      groups: [
-        { key: { proto: 'TCP', port: 80 }, statefulSets: [{ name: 'edge', weights: [{ weight: 0, podIndexes: [3] }] }, { name: 'gw', weights: [{ weight: 0, podIndexes: [1] }] }] },
-        { key: { proto: 'UDP', port: 53 }, statefulSets: [{ name: 'gw', weights: [{ weight: 20, podIndexes: [1] }] }] },
-      ],
-    });
+  it('restoring everything gives the original back byte for byte, or removes the annotation it created', () => {
+    const pretty = '{ "defaultWeight": 50,\n  "groups": [ {"key": {"proto":"tcp","port":80}, "statefulSets":[{"name":"gw","weights":[{"weight":30,"podIndexes":[2,1]}]}]} ] }';
+    const drained = drainOn(pretty, pretty, [1, 3])!;
+    expect(weightOf(drained, 'gw', http, 1)).toBe(0);
+    expect(weightOf(drained, 'gw', http, 2)).toBe(30);
+    expect(drainOn(drained, pretty, [], [1, 3])).toBe(pretty);
+    const created = drainOn(undefined, undefined, [0, 1], [], [http, admin]);
+    expect(drainOn(created, undefined, [], [0, 1], [http, admin])).toBeUndefined();
   });
 
-  it('a drained ordinal leaves the weight it had; the others keep theirs', () => {
-    const original = '{"groups":[{"key":{"proto":"tcp","port":80},"statefulSets":[{"name":"gw","weights":[{"weight":30,"podIndexes":[1,2]},{"weight":5,"podIndexes":[4]}]}]}]}';
-    const out = JSON.parse(annotationFor(original, 'gw', [http], [2, 4])!);
-    expect(out.groups).toHaveLength(1);
-    expect(out.groups[0].statefulSets[0].weights).toEqual([{ weight: 30, podIndexes: [1] }, { weight: 0, podIndexes: [2, 4] }]);
-    expect(out.defaultWeight).toBe(10);
+  it('gives each ordinal back its own baseline weight: explicit entries and defaults, per port', () => {
+    const original = JSON.stringify({ defaultWeight: 10, groups: [{ key: http, statefulSets: [{ name: 'gw', weights: [{ weight: 30, podIndexes: [1] }, { weight: 5, podIndexes: [4] }] }] }] });
+    const drained = drainOn(original, original, [1, 2, 4], [], [http, admin])!;
+    for (const o of [1, 2, 4]) for (const k of [http, admin]) expect(weightOf(drained, 'gw', k, o)).toBe(0);
+    const partly = drainOn(drained, original, [2], [1, 4], [http, admin])!;
+    expect([1, 2, 4].map((o) => [weightOf(partly, 'gw', http, o), weightOf(partly, 'gw', admin, o)])).toEqual([[30, 10], [0, 0], [5, 10]]);
+    expect(priorWeight(partly, 'gw', admin, 1)).toBe('default');
+    expect(drainOn(partly, original, [], [2], [http, admin])).toBe(original);
   });
 
-  it('keeps fields it does not know', () => {
-    const out = JSON.parse(annotationFor('{"future":true,"groups":[]}', 'gw', [http], [0])!);
-    expect(out.future).toBe(true);
+  it("leaves everyone else's part of the value as it is now, not as it was at start", () => {
+    const original = '{"defaultWeight":10,"groups":[{"key":{"proto":"TCP","port":80},"statefulSets":[{"name":"edge","weights":[{"weight":0,"podIndexes":[2]}]}]}]}';
+    const drained = drainOn(original, original, [0])!;
+    // A colleague restores edge-2, adds a custom weight for another StatefulSet, and a new field.
+    const edited = JSON.stringify({ ...JSON.parse(drained), owner: 'team-x', groups: [...JSON.parse(drained).groups.map((g: { statefulSets: { name: string }[] }) => ({ ...g, statefulSets: g.statefulSets.filter((s) => s.name !== 'edge') })), { key: { proto: 'UDP', port: 53 }, statefulSets: [{ name: 'dns', weights: [{ weight: 40, podIndexes: [0] }] }] }] });
+    const next = drainOn(edited, original, [1], [0])!;
+    const v = JSON.parse(next);
+    expect(v.owner).toBe('team-x');
+    expect(weightOf(next, 'edge', http, 2)).toBe(10);
+    expect(weightOf(next, 'dns', { proto: 'UDP', port: 53 }, 0)).toBe(40);
+    expect([weightOf(next, 'gw', http, 0), weightOf(next, 'gw', http, 1)]).toEqual([10, 0]);
+    const end = JSON.parse(drainOn(next, original, [], [1])!);
+    // The TCP/80 group was there before the walk: it stays, emptied by the colleague, not by us.
+    expect(end).toEqual({ defaultWeight: 10, owner: 'team-x', groups: [{ key: http, statefulSets: [] }, { key: { proto: 'UDP', port: 53 }, statefulSets: [{ name: 'dns', weights: [{ weight: 40, podIndexes: [0] }] }] }] });
   });
 
-  it('is a function of (original, drained) only: draining step by step equals draining at once', () => {
-    const original = '{"defaultWeight":10,"groups":[{"key":{"proto":"TCP","port":80},"statefulSets":[{"name":"edge","weights":[{"weight":0,"podIndexes":[0]}]}]}]}';
-    expect(annotationFor(original, 'gw', [http, admin], [1, 2])).toBe(annotationFor(original, 'gw', [http, admin], [2, 1]));
-    for (const drained of [[0], [1], [0, 1, 2], [7]]) {
-      const value = annotationFor(original, 'gw', [http, admin], drained);
-      for (const o of [0, 1, 2, 3, 7]) {
-        for (const key of [http, admin]) expect(weightOf(value, 'gw', key, o)).toBe(drained.includes(o) ? 0 : 10);
+  it('a restore does not undo what someone else set meanwhile on a drained ordinal', () => {
+    const drained = drainOn(undefined, undefined, [0, 1])!;
+    const v = JSON.parse(drained);
+    v.groups[0].statefulSets[0].weights = [{ weight: 0, podIndexes: [1] }, { weight: 70, podIndexes: [0] }];
+    const after = drainOn(JSON.stringify(v), undefined, [], [0, 1])!;
+    expect(weightOf(after, 'gw', http, 0)).toBe(70);
+    expect(weightOf(after, 'gw', http, 1)).toBe(10);
+  });
+
+  it('when nothing of ours is in the value there is nothing to write: the live text comes back', () => {
+    const live = '{"defaultWeight": 20}';
+    expect(drainOn(live, undefined, [], [3])).toBe(live);
+    expect(drainOn(undefined, '{"defaultWeight":10}', [], [3])).toBeUndefined();
+  });
+
+  it('an empty group or entry it created goes; one the baseline had stays', () => {
+    const original = '{"groups":[{"key":{"proto":"TCP","port":80},"statefulSets":[]}]}';
+    expect(drainOn(drainOn(original, original, [0], [], [http, admin]), original, [], [0], [http, admin])).toBe(original);
+  });
+
+  it('a port added mid-walk restores to the value it had when it was first seen', () => {
+    const original = undefined;
+    const seenLater = '{"defaultWeight":10,"groups":[{"key":{"proto":"TCP","port":443},"statefulSets":[{"name":"gw","weights":[{"weight":60,"podIndexes":[0]}]}]}]}';
+    const https = { proto: 'TCP', port: 443 };
+    const ports: PortBaseline[] = [{ key: http, baseline: original }, { key: https, baseline: seenLater }];
+    const drained = mergeWeights(seenLater, { statefulSet: 'gw', ports, drain: [0], restore: [], original })!;
+    expect(weightOf(drained, 'gw', https, 0)).toBe(0);
+    const back = mergeWeights(drained, { statefulSet: 'gw', ports, drain: [], restore: [0], original })!;
+    expect(weightOf(back, 'gw', https, 0)).toBe(60);
+    expect(weightOf(back, 'gw', http, 0)).toBe(10);
+  });
+
+  it('two walks of two StatefulSets behind one Service, interleaved, with a colleague editing: every ordinal ends as before', () => {
+    // A seeded walk of random interleavings; the model is the expected weight of every ordinal.
+    let seed = 7;
+    const rand = (n: number) => {
+      // mulberry32: small, seeded, evenly spread
+      seed = (seed + 0x6d2b79f5) | 0;
+      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+      return ((t ^ (t >>> 14)) >>> 0) % n;
+    };
+    for (let run = 0; run < 200; run++) {
+      const original = rand(2) ? undefined : JSON.stringify({ defaultWeight: 10, groups: [{ key: http, statefulSets: [{ name: 'a', weights: [{ weight: 20, podIndexes: [1] }] }, { name: 'b', weights: [{ weight: 0, podIndexes: [3] }] }] }] });
+      let live = original;
+      const walkers = ['a', 'b'].map((sts) => ({ sts, original: live, next: 0, drained: [] as number[] }));
+      const weightsBefore = (sts: string) => [0, 1, 2, 3].map((o) => [weightOf(original, sts, http, o), weightOf(original, sts, admin, o)]);
+      const expected = { a: weightsBefore('a'), b: weightsBefore('b') };
+      for (let left = walkers.filter((w) => w.next <= 4); left.length > 0; left = walkers.filter((w) => w.next <= 4)) {
+        const w = left[rand(left.length)]!;
+        // Each step: restore what it had drained, drain the next ordinal (none after the last).
+        const drain = w.next < 4 ? [w.next] : [];
+        live = mergeWeights(live, { statefulSet: w.sts, ports: portsOf(w.original, http, admin), drain, restore: w.drained, original: w.original });
+        for (const o of drain) expect(weightOf(live, w.sts, http, o)).toBe(0);
+        w.drained = drain;
+        w.next++;
+        if (rand(4) === 0) {
+          // A colleague adds another StatefulSet's custom weight meanwhile.
+          const v = live === undefined ? { groups: [] } : JSON.parse(live);
+          v.groups = [...(v.groups ?? []), { key: { proto: 'TCP', port: 9000 + v.groups.length }, statefulSets: [{ name: 'other', weights: [{ weight: 55, podIndexes: [rand(5)] }] }] }];
+          live = JSON.stringify(v);
+        }
       }
-      expect(weightOf(value, 'edge', http, 0)).toBe(0);
+      for (const w of walkers) expect([0, 1, 2, 3].map((o) => [weightOf(live, w.sts, http, o), weightOf(live, w.sts, admin, o)])).toEqual(expected[w.sts as 'a' | 'b']);
+      expect(zeroWeightOrdinals(live, 'a')).toEqual([]);
+      expect(zeroWeightOrdinals(live, 'b')).toEqual(original ? [3] : []);
     }
+  });
+});
+
+describe('lost drains', () => {
+  it('finds weight-0 entries of a StatefulSet and gives the value without them', () => {
+    const v = '{"defaultWeight":10,"groups":[{"key":{"proto":"TCP","port":80},"statefulSets":[{"name":"gw","weights":[{"weight":0,"podIndexes":[2,0]},{"weight":30,"podIndexes":[5]}]},{"name":"edge","weights":[{"weight":0,"podIndexes":[1]}]}]}]}';
+    expect(zeroWeightOrdinals(v, 'gw')).toEqual([0, 2]);
+    expect(JSON.parse(withoutZeroWeights(v, 'gw')!).groups[0].statefulSets).toEqual([{ name: 'gw', weights: [{ weight: 30, podIndexes: [5] }] }, { name: 'edge', weights: [{ weight: 0, podIndexes: [1] }] }]);
+    expect(withoutZeroWeights(drainOn(undefined, undefined, [0])!, 'gw')).toBeUndefined();
   });
 });
 
