@@ -94,7 +94,7 @@ export function toStatusView(sts: StatefulSetSnapshot, pods: PodSnapshot[], reco
       images: sts.containers,
     },
     upgrade: record ? upgradeView(record) : null,
-    pods: ordinals.map((ordinal) => ({ ...podRow(sts, ordinal, byOrdinal.get(ordinal)), ...(record ? upgradeColumns(record, services, ordinal) : {}) })),
+    pods: ordinals.map((ordinal) => ({ ...podRow(sts, ordinal, byOrdinal.get(ordinal), record), ...(record ? upgradeColumns(record, services, ordinal) : {}) })),
   };
 }
 
@@ -107,7 +107,7 @@ function upgradeColumns(record: UpgradeRecord, services: ServiceSnapshot[], ordi
   return { weights, step: stepOf(record, ordinal) };
 }
 
-function podRow(sts: StatefulSetSnapshot, ordinal: number, pod: PodSnapshot | undefined): PodRow {
+function podRow(sts: StatefulSetSnapshot, ordinal: number, pod: PodSnapshot | undefined, record?: UpgradeRecord): PodRow {
   if (!pod) {
     return {
       ordinal, pod: `${sts.name}-${ordinal}`, exists: false, ip: null, node: null, images: [],
@@ -122,7 +122,8 @@ function podRow(sts: StatefulSetSnapshot, ordinal: number, pod: PodSnapshot | un
     node: pod.node ?? null,
     images: pod.containers,
     revision: pod.revision ?? null,
-    revisionState: revisionState(sts, pod),
+    // During an upgrade, old and new are the record's revisions (status.currentRevision does not move under OnDelete).
+    revisionState: revisionState(record ? { currentRevision: record.originalRevision, updateRevision: record.targetRevision } : sts, pod),
     phase: pod.deleting ? 'Terminating' : pod.phase,
     ready: pod.ready,
     deleting: pod.deleting,

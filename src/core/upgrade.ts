@@ -2,8 +2,8 @@
 // step takes a record and returns the next one; the commands write it before acting on it, so a
 // crash anywhere leaves a record from which the same command resumes.
 import { summaryLine, type EvidenceSummary } from './evidence.js';
-import { annotationFor, type PortKey } from './rs-weight.js';
-import type { ContainerImage } from './workload.js';
+import { sameKey, type PortKey, type WeightChange } from './rs-weight.js';
+import { onRevision, type ContainerImage, type PodSnapshot, type ServiceSnapshot, type StatefulSetSnapshot } from './workload.js';
 
 export const RECORD_ANNOTATION = 'zerolossupgrade.io/upgrade';
 export const RECORD_VERSION = 1;
@@ -40,10 +40,15 @@ export interface Batch {
   doneAt?: string;
 }
 
+export interface ServicePortRecord extends PortKey {
+  /** For a port first seen mid-walk: lb-rs-weight when it was seen (its "before"). Absent: the Service's original. */
+  baseline?: string | null;
+}
+
 export interface ServiceRecord {
   name: string;
-  ports: PortKey[];
-  /** lb-rs-weight before the upgrade; null when the Service had none. */
+  ports: ServicePortRecord[];
+  /** lb-rs-weight when the walk first saw the Service; null when it had none. */
   original: string | null;
 }
 
@@ -61,6 +66,8 @@ export interface UpgradeRecord {
   originalImages: ContainerImage[];
   targetImages: ContainerImage[];
   services: ServiceRecord[];
+  /** The Services named with --service at start; absent: every selecting direct-access Service. */
+  servicesNamed?: string[];
   batches: Batch[];
   finish?: { phase: 'drained' | 'confirmed' | 'scaled'; drainedAt: string; confirmation?: Confirmation };
   /** Set when the upgrade was turned back: the walk now returns pods to the original template. */
@@ -88,9 +95,96 @@ export function drainedOrdinals(r: UpgradeRecord): number[] {
   return [...fromBatches, ...fromFinish].sort((a, b) => a - b);
 }
 
-/** The lb-rs-weight value a Service must carry in this state of the record (undefined: none). */
-export function serviceAnnotation(r: UpgradeRecord, service: ServiceRecord): string | undefined {
-  return annotationFor(service.original ?? undefined, r.statefulSet, service.ports, drainedOrdinals(r));
+/**
+ * The change one write makes to a Service's live lb-rs-weight in this state of the record: the
+ * drained ordinals at 0, `restoring` given back their weights from before.
+ */
+export function weightChange(r: UpgradeRecord, service: ServiceRecord, restoring: number[] = []): WeightChange {
+  const nullable = (v: string | null | undefined) => (v === null ? undefined : v);
+  return {
+    statefulSet: r.statefulSet,
+    ports: service.ports.map((p) => ({ key: { proto: p.proto, port: p.port }, baseline: nullable(p.baseline === undefined ? service.original : p.baseline) })),
+    drain: drainedOrdinals(r).filter((o) => !restoring.includes(o)),
+    restore: restoring,
+    original: nullable(service.original),
+  };
+}
+
+const portKeys = (s: Pick<ServiceSnapshot, 'ports'>): PortKey[] => {
+  const keys: PortKey[] = [];
+  for (const p of s.ports) if (!keys.some((k) => sameKey(k, { proto: p.protocol, port: p.port }))) keys.push({ proto: p.protocol.toUpperCase(), port: p.port });
+  return keys;
+};
+
+/** What changed between the Services the record knows and those selecting the pods now. */
+export interface ServiceDiff {
+  record: UpgradeRecord;
+  added: string[];
+  removed: string[];
+  /** "service TCP/443" for ports added to a Service already known. */
+  newPorts: string[];
+}
+
+/**
+ * The record brought up to date with the direct-access Services that select the pods now, and
+ * their ports now. A Service or port seen for the first time gets its value at this moment as its
+ * "before"; one that is gone is dropped.
+ */
+export function reconcileServices(r: UpgradeRecord, live: ServiceSnapshot[], annotation: (s: ServiceSnapshot) => string | undefined): ServiceDiff {
+  const added: string[] = [];
+  const newPorts: string[] = [];
+  const services = live.map((s): ServiceRecord => {
+    const known = r.services.find((k) => k.name === s.name);
+    if (!known) {
+      added.push(s.name);
+      return { name: s.name, ports: portKeys(s), original: annotation(s) ?? null };
+    }
+    const ports = portKeys(s).map((key): ServicePortRecord => {
+      const had = known.ports.find((p) => sameKey(p, key));
+      if (had) return had;
+      newPorts.push(`${s.name} ${key.proto}/${key.port}`);
+      return { ...key, baseline: annotation(s) ?? null };
+    });
+    return { ...known, ports };
+  });
+  const removed = r.services.filter((k) => !live.some((s) => s.name === k.name)).map((k) => k.name);
+  const same = added.length === 0 && removed.length === 0 && services.every((s) => JSON.stringify(s) === JSON.stringify(r.services.find((k) => k.name === s.name)));
+  return { record: same ? r : { ...r, services }, added, removed, newPorts };
+}
+
+/** Pods that should be serving now: every ordinal of the walk but `except` (surge pods until they are scaled away). */
+export function servingOrdinals(r: UpgradeRecord, except: number[]): number[] {
+  const originals = Array.from({ length: r.originalReplicas }, (_, i) => r.ordinalsStart + i);
+  const surge = r.finish?.phase === 'scaled' ? [] : surgeOrdinals(r);
+  return [...originals, ...surge].filter((o) => !except.includes(o));
+}
+
+/** Replicas the StatefulSet should have in this state of the walk. */
+export function expectedReplicas(r: UpgradeRecord): number {
+  return r.finish?.phase === 'scaled' ? r.originalReplicas : r.originalReplicas + r.surge;
+}
+
+/**
+ * What someone else changed on the StatefulSet since the walk began, in words that say what to do;
+ * undefined when nothing. Checked before every change of `next` and `finish`.
+ */
+export function driftOf(r: UpgradeRecord, sts: StatefulSetSnapshot, check: { revision: boolean } = { revision: true }): string | undefined {
+  const name = r.statefulSet;
+  if (sts.updateStrategy !== 'OnDelete') {
+    return `statefulset "${name}" now has updateStrategy ${sts.updateStrategy}: its controller replaces pods itself, undrained. Set it back to OnDelete (kubectl patch statefulset ${name} -p '{"spec":{"updateStrategy":{"type":"OnDelete"}}}'), then run the same command again`;
+  }
+  if (sts.replicas !== expectedReplicas(r)) {
+    return `statefulset "${name}" has ${sts.replicas} replicas, but the walk expects ${expectedReplicas(r)} (someone or an autoscaler changed spec.replicas). Set it back with kubectl scale statefulset ${name} --replicas ${expectedReplicas(r)} (pause the autoscaler), then run the same command again`;
+  }
+  if (check.revision && r.targetRevision && sts.updateRevision && sts.updateRevision !== r.targetRevision) {
+    return `the template of statefulset "${name}" changed during the walk: revision ${sts.updateRevision}, not ${r.targetRevision} (a rollout restart, helm or a GitOps re-apply). Nothing more is done on it; go back with kubectl zerolossupgrade rollback ${name}, or stop with kubectl zerolossupgrade abort ${name}`;
+  }
+  return undefined;
+}
+
+/** A batch whose drain was lost goes back to drained: drained again now, confirmed again. */
+export function redrain(r: UpgradeRecord, index: number, at: string): UpgradeRecord {
+  return { ...r, batches: r.batches.map((b, i) => (i === index ? { ordinals: b.ordinals, phase: 'drained' as const, drainedAt: at } : b)) };
 }
 
 export function currentBatchIndex(r: UpgradeRecord): number {
@@ -121,7 +215,7 @@ export function decodeRecord(text: string): UpgradeRecord {
   if (r?.version !== RECORD_VERSION) {
     throw new RecordError(`the upgrade record has version ${String(r?.version)}; this plugin reads version ${RECORD_VERSION}: use the plugin version that started the upgrade`);
   }
-  if (!Array.isArray(r.batches) || !Array.isArray(r.services) || typeof r.statefulSet !== 'string') {
+  if (!Array.isArray(r.batches) || !Array.isArray(r.services) || typeof r.statefulSet !== 'string' || typeof r.originalRevision !== 'string') {
     throw new RecordError('the upgrade record is incomplete');
   }
   return r;
@@ -133,14 +227,15 @@ export function pendingOrdinals(r: UpgradeRecord): number[] {
 }
 
 /**
- * The record of a rollback: the walk turns around. Targets become the originals; the ordinals
- * already on the new revision are walked back in batches; a batch caught mid-walk stays drained and
- * is confirmed again (its pods may have come back on either template). Surge pods leave at finish.
+ * The record of a rollback: the walk turns around, back to the recorded original revision. Every
+ * original ordinal whose pod is not on that revision walks back (intermediate revisions too, e.g.
+ * after a template change mid-walk); a batch caught mid-walk stays drained and is confirmed again
+ * (its pods may have come back on either template). Surge pods leave at finish.
  */
-export function rollbackRecord(r: UpgradeRecord, onNewRevision: number[], at: string, by: string): UpgradeRecord {
+export function rollbackRecord(r: UpgradeRecord, pods: PodSnapshot[], at: string, by: string): UpgradeRecord {
   const inFlight = r.batches.find((b) => b.phase !== 'pending' && b.phase !== 'done');
-  const surge = surgeOrdinals(r);
-  const back = onNewRevision.filter((o) => !surge.includes(o) && !inFlight?.ordinals.includes(o)).sort((a, b) => a - b);
+  const originals = Array.from({ length: r.originalReplicas }, (_, i) => r.ordinalsStart + i);
+  const back = originals.filter((o) => !inFlight?.ordinals.includes(o) && !onRevision(pods.find((p) => p.ordinal === o), r.originalRevision));
   const batches: Batch[] = inFlight ? [{ ordinals: inFlight.ordinals, phase: 'drained', drainedAt: inFlight.drainedAt }] : [];
   for (let i = 0; i < back.length; i += r.batchSize) batches.push({ ordinals: back.slice(i, i + r.batchSize), phase: 'pending' });
   return {

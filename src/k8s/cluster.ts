@@ -12,33 +12,23 @@ import {
   Watch,
   setHeaderOptions,
   type V1Pod,
-  type V1Service,
   type V1StatefulSet,
 } from '@kubernetes/client-node';
 import { randomBytes } from 'node:crypto';
 import { GateError } from '../core/errors.js';
 import type { LeaseState } from '../core/lock.js';
 import type { PodSnapshot, ServiceEvent, ServiceSnapshot, StatefulSetSnapshot } from '../core/workload.js';
+import { FIELD_MANAGER_NAME, type Eviction } from './types.js';
 import { connect, translateApiError, withRetry, type ApiAction, type Connection } from './client.js';
-import { selectorString, toPodSnapshots, toStatefulSetSnapshot } from './convert.js';
+import { selectorString, toPodSnapshots, toServiceSnapshot, toStatefulSetSnapshot } from './convert.js';
 import type { ConnectionFlags } from './kubeconfig.js';
 import { annotationPatch, statefulSetPatch } from './patches.js';
 import type { Cluster, StatefulSetChange } from './types.js';
 
 const TKE_CONTROLLER_CONFIG = 'tke-service-controller-config';
 const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+const FIELD_MANAGER = FIELD_MANAGER_NAME;
 const strategic = setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch);
-
-function toServiceSnapshot(s: V1Service): ServiceSnapshot {
-  return {
-    name: s.metadata?.name ?? '',
-    resourceVersion: s.metadata?.resourceVersion ?? '',
-    type: s.spec?.type ?? 'ClusterIP',
-    selector: s.spec?.selector ?? {},
-    annotations: s.metadata?.annotations ?? {},
-    ports: (s.spec?.ports ?? []).map((p) => ({ name: p.name, protocol: p.protocol ?? 'TCP', port: p.port, targetPort: p.targetPort ?? p.port })),
-  };
-}
 
 export class KubeCluster implements Cluster {
   private readonly apps: AppsV1Api;
@@ -83,7 +73,7 @@ export class KubeCluster implements Cluster {
   async patchStatefulSet(name: string, resourceVersion: string, change: StatefulSetChange): Promise<StatefulSetSnapshot> {
     const body = statefulSetPatch(resourceVersion, change);
     const sts = await this.call({ verb: 'patch', resource: 'statefulsets', name }, () =>
-      this.apps.patchNamespacedStatefulSet({ name, namespace: this.namespace, body }, strategic),
+      this.apps.patchNamespacedStatefulSet({ name, namespace: this.namespace, body, fieldManager: FIELD_MANAGER }, strategic),
     );
     return toStatefulSetSnapshot(sts);
   }
@@ -107,35 +97,47 @@ export class KubeCluster implements Cluster {
   async setServiceAnnotation(name: string, resourceVersion: string, key: string, value: string | undefined): Promise<ServiceSnapshot> {
     const body = annotationPatch(resourceVersion, key, value);
     return toServiceSnapshot(
-      await this.call({ verb: 'patch', resource: 'services', name }, () => this.core.patchNamespacedService({ name, namespace: this.namespace, body }, merge)),
+      await this.call({ verb: 'patch', resource: 'services', name }, () => this.core.patchNamespacedService({ name, namespace: this.namespace, body, fieldManager: FIELD_MANAGER }, merge)),
     );
   }
 
-  async deletePod(name: string, uid: string): Promise<boolean> {
+  async evictPod(name: string, uid: string): Promise<Eviction> {
+    const body = { apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name, namespace: this.namespace }, deleteOptions: { preconditions: { uid } } };
     try {
-      await this.core.deleteNamespacedPod({ name, namespace: this.namespace, body: { preconditions: { uid } } });
-      return true;
+      // Through the Eviction API, so PodDisruptionBudgets are honoured; a budget's refusal is an answer, not a failure to retry.
+      return await withRetry(async () => {
+        try {
+          await this.core.createNamespacedPodEviction({ name, namespace: this.namespace, body });
+          return { kind: 'evicted' as const };
+        } catch (e) {
+          if (e instanceof ApiException && e.code === 429) return { kind: 'blocked' as const, reason: disruptionMessage(e.body) };
+          throw e;
+        }
+      });
     } catch (e) {
-      // Gone already, or a new pod of that name: nothing to delete, by design.
-      if (e instanceof ApiException && (e.code === 404 || e.code === 409)) return false;
-      throw translateApiError(e, { verb: 'delete', resource: 'pods', name, namespace: this.namespace, server: this.conn.server });
+      // Gone already, or a new pod of that name (uid precondition): nothing to delete, by design.
+      if (e instanceof ApiException && (e.code === 404 || e.code === 409)) return { kind: 'gone' };
+      throw translateApiError(e, { verb: 'create', resource: 'pods/eviction', name, namespace: this.namespace, server: this.conn.server });
     }
   }
 
   async waitForPods(sts: StatefulSetSnapshot, done: (pods: PodSnapshot[]) => boolean, timeoutMs: number): Promise<PodSnapshot[]> {
-    // One list for the current state and the resourceVersion to watch from.
     const selector = this.selectors.get(sts.name) ?? selectorString({ matchLabels: sts.selector });
-    const initial = await this.call({ verb: 'list', resource: 'pods' }, () => this.core.listNamespacedPod({ namespace: this.namespace, labelSelector: selector }));
+    const list = () => this.call({ verb: 'list', resource: 'pods' }, () => this.core.listNamespacedPod({ namespace: this.namespace, labelSelector: selector }));
+    // One list for the current state and the resourceVersion to watch from.
+    const initial = await list();
     const now = toPodSnapshots(sts, initial.items);
     if (done(now)) return now;
     const byName = new Map<string, V1Pod>(initial.items.map((p) => [p.metadata!.name!, p]));
     return new Promise<PodSnapshot[]>((resolve, reject) => {
       let abort: AbortController | undefined;
       let settled = false;
+      let retry: NodeJS.Timeout | undefined;
       const finish = (err?: Error, pods?: PodSnapshot[]) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        clearTimeout(retry);
         abort?.abort();
         if (err) reject(err);
         else resolve(pods!);
@@ -145,30 +147,59 @@ export class KubeCluster implements Cluster {
         const pods = toPodSnapshots(sts, [...byName.values()]);
         if (done(pods)) finish(undefined, pods);
       };
-      const start = (resourceVersion: string) => {
+      // The history the watch needs is gone (410): list again and watch from there.
+      const relist = () => {
+        list()
+          .then((l) => {
+            if (settled) return;
+            byName.clear();
+            for (const p of l.items) byName.set(p.metadata!.name!, p);
+            check();
+            watch(l.metadata?.resourceVersion ?? '');
+          })
+          .catch((e) => finish(e));
+      };
+      const watch = (from: string) => {
+        let resourceVersion = from;
+        let expired = false;
         new Watch(this.conn.kc)
           .watch(
             `/api/v1/namespaces/${this.namespace}/pods`,
             { labelSelector: selector, resourceVersion, allowWatchBookmarks: true },
-            (phase, obj: V1Pod) => {
+            (phase, obj: V1Pod & { code?: number }) => {
+              if (phase === 'ERROR') {
+                expired = obj.code === 410;
+                abort?.abort();
+                return;
+              }
+              resourceVersion = obj.metadata?.resourceVersion ?? resourceVersion;
               if (phase === 'BOOKMARK') return;
               if (phase === 'DELETED') byName.delete(obj.metadata!.name!);
               else byName.set(obj.metadata!.name!, obj);
-              resourceVersion = obj.metadata?.resourceVersion ?? resourceVersion;
               check();
             },
             (err) => {
-              // Watches end (timeouts, apiserver restarts); pick up where it left off.
-              if (!settled) setTimeout(() => start(err ? initial.metadata?.resourceVersion ?? '' : resourceVersion), err ? 500 : 0);
+              if (settled) return;
+              const code = (err as { statusCode?: number } | null)?.statusCode;
+              const gone = expired || code === 410;
+              if (code && code !== 410 && code < 500 && code !== 429) {
+                finish(translateApiError(new ApiException(code, String(err.message), undefined, {}), { verb: 'watch', resource: 'pods', namespace: this.namespace, server: this.conn.server }));
+                return;
+              }
+              // Watches end (timeouts, apiserver restarts): pick up where it left off, or list again.
+              retry = setTimeout(() => (gone ? relist() : watch(resourceVersion)), err && !gone ? 500 : 0);
             },
           )
           .then((a) => {
             abort = a;
             if (settled) a.abort();
           })
-          .catch((e) => finish(translateApiError(e, { verb: 'watch', resource: 'pods', namespace: this.namespace, server: this.conn.server })));
+          .catch((e) => {
+            if (e instanceof ApiException && e.code === 410) relist();
+            else finish(translateApiError(e, { verb: 'watch', resource: 'pods', namespace: this.namespace, server: this.conn.server }));
+          });
       };
-      start(initial.metadata?.resourceVersion ?? '');
+      watch(initial.metadata?.resourceVersion ?? '');
       check();
     });
   }
@@ -276,6 +307,17 @@ export class KubeCluster implements Cluster {
       // Older servers or a forbidden review: the kubeconfig's user name is the next best thing.
     }
     return this.conn.kc.getCurrentUser()?.name ?? 'unknown';
+  }
+}
+
+/** Which budget refused an eviction, as the API server says it. */
+function disruptionMessage(body: unknown): string {
+  try {
+    const status = typeof body === 'string' ? JSON.parse(body) : (body as { message?: string; details?: { causes?: { reason?: string; message?: string }[] } });
+    const cause = status?.details?.causes?.find((c: { reason?: string }) => c.reason === 'DisruptionBudget');
+    return cause?.message ?? status?.message ?? 'a PodDisruptionBudget allows no disruption now';
+  } catch {
+    return 'a PodDisruptionBudget allows no disruption now';
   }
 }
 

@@ -1,6 +1,33 @@
 // API objects -> core snapshots. Pure functions over client-node's types.
-import type { V1LabelSelector, V1Pod, V1StatefulSet } from '@kubernetes/client-node';
-import { parseOrdinal, type PodSnapshot, type StatefulSetSnapshot } from '../core/workload.js';
+import type { V1LabelSelector, V1ManagedFieldsEntry, V1Pod, V1Service, V1StatefulSet } from '@kubernetes/client-node';
+import { parseOrdinal, type PodSnapshot, type ServiceSnapshot, type StatefulSetSnapshot } from '../core/workload.js';
+
+/** The manager that last wrote each annotation, from managedFields (what `kubectl get --show-managed-fields` shows). */
+export function annotationWriters(entries: V1ManagedFieldsEntry[] | undefined): Record<string, string> {
+  const out: Record<string, { manager: string; at: number }> = {};
+  for (const e of entries ?? []) {
+    const fields = (e.fieldsV1 as Record<string, Record<string, Record<string, unknown>>> | undefined)?.['f:metadata']?.['f:annotations'];
+    const at = e.time ? new Date(e.time).getTime() : 0;
+    for (const key of Object.keys(fields ?? {})) {
+      if (!key.startsWith('f:')) continue;
+      const name = key.slice(2);
+      if (!out[name] || out[name].at <= at) out[name] = { manager: e.manager ?? 'unknown', at };
+    }
+  }
+  return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, v.manager]));
+}
+
+export function toServiceSnapshot(s: V1Service): ServiceSnapshot {
+  return {
+    name: s.metadata?.name ?? '',
+    resourceVersion: s.metadata?.resourceVersion ?? '',
+    type: s.spec?.type ?? 'ClusterIP',
+    selector: s.spec?.selector ?? {},
+    annotations: s.metadata?.annotations ?? {},
+    ports: (s.spec?.ports ?? []).map((p) => ({ name: p.name, protocol: p.protocol ?? 'TCP', port: p.port, targetPort: p.targetPort ?? p.port })),
+    annotationWriters: annotationWriters(s.metadata?.managedFields),
+  };
+}
 
 /** A label selector as the `labelSelector` query parameter spells it. */
 export function selectorString(selector: V1LabelSelector | undefined): string {
@@ -50,6 +77,16 @@ export function toPodSnapshots(sts: StatefulSetSnapshot, pods: V1Pod[]): PodSnap
     if (!owned || ordinal === undefined) continue;
     const conditions = pod.status?.conditions ?? [];
     const isTrue = (type: string) => conditions.some((c) => c.type === type && c.status === 'True');
+    const scheduled = conditions.find((c) => c.type === 'PodScheduled');
+    const waiting = (pod.status?.containerStatuses ?? [])
+      .filter((c) => c.state?.waiting?.reason && c.state.waiting.reason !== 'ContainerCreating' && c.state.waiting.reason !== 'PodInitializing')
+      .map((c) => ({
+        container: c.name,
+        reason: c.state!.waiting!.reason!,
+        message: c.state!.waiting!.message,
+        lastTermination: c.lastState?.terminated ? `${c.lastState.terminated.reason ?? 'exit'} (exit code ${c.lastState.terminated.exitCode})` : undefined,
+        restarts: c.restartCount ?? 0,
+      }));
     out.push({
       name: m.name!,
       uid: m.uid ?? '',
@@ -63,6 +100,9 @@ export function toPodSnapshots(sts: StatefulSetSnapshot, pods: V1Pod[]): PodSnap
       revision: m.labels?.['controller-revision-hash'],
       containers: (pod.spec?.containers ?? []).map((c) => ({ name: c.name, image: c.image ?? '' })),
       createdAt: m.creationTimestamp ? new Date(m.creationTimestamp).toISOString() : undefined,
+      labels: m.labels ?? {},
+      unschedulable: scheduled?.status === 'False' ? `${scheduled.reason ?? 'Unschedulable'}: ${scheduled.message ?? ''}`.trim() : undefined,
+      waiting,
     });
   }
   return out.sort((a, b) => a.ordinal - b.ordinal);

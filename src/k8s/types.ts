@@ -11,6 +11,11 @@ export interface StatefulSetChange {
   revisionPatch?: Record<string, unknown>;
 }
 
+/** The name managedFields records for the plugin's writes, so a later writer can be told apart. */
+export const FIELD_MANAGER_NAME = 'kubectl-zerolossupgrade';
+
+export type Eviction = { kind: 'evicted' } | { kind: 'gone' } | { kind: 'blocked'; reason: string };
+
 export interface Cluster {
   readonly namespace: string;
   readStatefulSetWithPods(name: string): Promise<{ sts: StatefulSetSnapshot; pods: PodSnapshot[] }>;
@@ -20,8 +25,11 @@ export interface Cluster {
   /** Sets (or with undefined removes) one annotation of a Service, if it is still at `resourceVersion`. */
   setServiceAnnotation(name: string, resourceVersion: string, key: string, value: string | undefined): Promise<ServiceSnapshot>;
   readService(name: string): Promise<ServiceSnapshot>;
-  /** Deletes a pod only if it still has this uid; false when it is already gone or was recreated. */
-  deletePod(name: string, uid: string): Promise<boolean>;
+  /**
+   * Evicts a pod (Eviction API, so PodDisruptionBudgets count) only if it still has this uid:
+   * evicted, gone (already, or recreated under a new uid), or blocked by a budget, with its message.
+   */
+  evictPod(name: string, uid: string): Promise<Eviction>;
   /** Watches the StatefulSet's pods until `done` holds for them, at most `timeoutMs`. */
   waitForPods(sts: StatefulSetSnapshot, done: (pods: PodSnapshot[]) => boolean, timeoutMs: number): Promise<PodSnapshot[]>;
   /** Names of HorizontalPodAutoscalers that scale this StatefulSet. */

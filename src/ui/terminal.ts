@@ -52,6 +52,8 @@ export interface Ui {
   /** Style for stderr (notices, progress). */
   readonly errStyle: Style;
   readonly yes: boolean;
+  /** Whether a question can be asked: a terminal on stdin and stderr, or --yes to answer it. */
+  readonly canAsk: boolean;
   /** Results: stdout, so they can be piped. */
   result(text: string): void;
   /** Clears a terminal before a redraw; nothing when stdout is a file or pipe. */
@@ -81,6 +83,7 @@ export function makeUi(flags: UiFlags, io: Io = processIo()): Ui {
     style,
     errStyle,
     yes: Boolean(flags.yes),
+    canAsk: Boolean(flags.yes) || interactive,
     result: (text) => io.stdout.write(line(text)),
     clearScreen: () => {
       if (io.stdout.isTTY) io.stdout.write('\x1b[H\x1b[2J');
@@ -104,8 +107,10 @@ export function makeUi(flags: UiFlags, io: Io = processIo()): Ui {
       const started = Date.now();
       let current = what;
       let last = '';
+      let finished = false;
       const render = () => `${current} (${formatDuration(Date.now() - started)})`;
-      const timer = io.stderr.isTTY ? setInterval(() => io.stderr.write(`\r\x1b[K${errStyle.dim(render())}`), 1000) : undefined;
+      // unref: a progress line never keeps the process alive after a failure.
+      const timer = io.stderr.isTTY ? setInterval(() => io.stderr.write(`\r\x1b[K${errStyle.dim(render())}`), 1000).unref() : undefined;
       const say = () => {
         if (io.stderr.isTTY) io.stderr.write(`\r\x1b[K${errStyle.dim(render())}`);
         else if (current !== last) io.stderr.write(line(`... ${current}`));
@@ -119,6 +124,8 @@ export function makeUi(flags: UiFlags, io: Io = processIo()): Ui {
         },
         done: (result) => {
           if (timer) clearInterval(timer);
+          if (finished) return;
+          finished = true;
           io.stderr.write(io.stderr.isTTY ? `\r\x1b[K${line(result)}` : line(result));
         },
       };

@@ -3,20 +3,14 @@ import { describe, expect, it } from 'vitest';
 import { main } from '../../src/app.js';
 import { runStart, validateStartOptions } from '../../src/commands/start.js';
 import { GateError, UsageError } from '../../src/core/errors.js';
-import type { ServiceSnapshot } from '../../src/core/workload.js';
 import { makeUi } from '../../src/ui/terminal.js';
-import { FakeCluster, fakeDeps, fakeIo, pod, statefulSet } from '../support/fakes.js';
-
-const service = (overrides: Partial<ServiceSnapshot> = {}): ServiceSnapshot => ({
-  name: 'gw', resourceVersion: '7', type: 'LoadBalancer', selector: { app: 'gw' },
-  annotations: { 'service.cloud.tencent.com/direct-access': 'true' },
-  ports: [{ protocol: 'TCP', port: 80, targetPort: 8080 }], ...overrides,
-});
+import { FakeCluster, fakeDeps, fakeIo, pod, service, statefulSet } from '../support/fakes.js';
 
 function settled() {
-  const sts = statefulSet({ replicas: 3, currentRevision: 'gw-1', updateRevision: 'gw-1', updatedReplicas: 3 });
+  const sts = statefulSet({ replicas: 3, currentRevision: 'gw-1', updateRevision: 'gw-1', updatedReplicas: 3, containers: [{ name: 'gw', image: 'nginx:1.25.3' }] });
   const cluster = new FakeCluster(sts, [0, 1, 2].map((i) => pod(i, { revision: 'gw-1' })));
   cluster.services = [service()];
+  cluster.controller = true;
   return cluster;
 }
 
@@ -51,10 +45,18 @@ describe('start preflight refuses and changes nothing', () => {
     ['no selecting Service', (c) => (c.services = [service({ selector: { app: 'other' } })]), /no LoadBalancer Service selects the pods/],
     ['a named Service that does not exist', () => undefined, /service "nope" \(--service\) is not a LoadBalancer Service/, { service: ['nope'] }],
     ['an HPA without --force', (c) => (c.hpas = ['gw-hpa']), /horizontalpodautoscaler gw-hpa scales statefulset "gw"/],
-    ['a pod not Ready', (c) => (c.pods = c.pods.map((p) => (p.ordinal === 1 ? { ...p, ready: false } : p))), /not settled: .*check ordinals 1/],
+    ['a pod not Ready', (c) => (c.pods = c.pods.map((p) => (p.ordinal === 1 ? { ...p, ready: false } : p))), /not settled: gw-1: Running but not Ready/],
+    ['pods on two revisions', (c) => (c.pods = c.pods.map((p) => (p.ordinal === 2 ? { ...p, revision: 'gw-9' } : p))), /not settled: the pods are on 2 revisions \(gw-1: 0, 1; gw-9: 2\)/],
+    ['0 replicas', (c) => ((c.sts = { ...c.sts!, replicas: 0 }), (c.pods = [])), /has 0 replicas: there is nothing to walk/],
+    ['a direct-access Service left out by --service', (c) => (c.services = [service(), service({ name: 'gw-internal' })]), /service "gw-internal" \(direct access\) also selects the pods .* not named with --service/, { service: ['gw'] }],
+    [
+      'weight-0 entries left by a lost record',
+      (c) => (c.services = [service({ annotations: { 'service.cloud.tencent.com/direct-access': 'true', 'service.cloud.tencent.com/lb-rs-weight': '{"defaultWeight":10,"groups":[{"key":{"proto":"TCP","port":80},"statefulSets":[{"name":"gw","weights":[{"weight":0,"podIndexes":[1]}]}]}]}' } })]),
+      /service "gw" gives gw-1 weight 0, but no upgrade is recorded .* kubectl annotate service gw -n prod service\.cloud\.tencent\.com\/lb-rs-weight-\. .*--keep-zero-weights/,
+    ],
     [
       'an upgrade already under way',
-      (c) => (c.sts = { ...c.sts!, annotations: { 'zerolossupgrade.io/upgrade': JSON.stringify({ version: 1, statefulSet: 'gw', services: [], targetImages: [{ name: 'gw', image: 'nginx:2' }], batches: [{ ordinals: [0], phase: 'drained' }] }) } }),
+      (c) => (c.sts = { ...c.sts!, annotations: { 'zerolossupgrade.io/upgrade': JSON.stringify({ version: 1, statefulSet: 'gw', originalRevision: 'gw-1', services: [], targetImages: [{ name: 'gw', image: 'nginx:2' }], batches: [{ ordinals: [0], phase: 'drained' }] }) } }),
       /already recorded .* next gw/,
     ],
   ];
@@ -115,11 +117,11 @@ describe('a rebuilt pod that never becomes Ready', () => {
   it('stops the walk with the way back, and the batch stays drained', async () => {
     const cluster = settled();
     await runStart(start({ surge: 0 }), cluster, makeUi({ yes: true }, fakeIo()));
-    cluster.sts = { ...cluster.sts!, updateRevision: 'gw-2' };
+    cluster.broken.add('nginx:2');
     const deps = fakeDeps(cluster);
     const code = await main(['next', 'gw', '--yes', '--min-drain', '0s', '--timeout', '1s'], deps);
     expect(code).toBe(3);
-    expect(deps.io.stderr.text).toMatch(/error: gw-0 did not become Ready at the new revision within --timeout \(1s\); they stay drained\. Look at them .* then run the same command again to keep waiting, or roll back/);
+    expect(deps.io.stderr.text).toMatch(/error: gw-0 did not become Ready at revision gw-\w+ within --timeout \(1s\): gw-0: gw ImagePullBackOff: Back-off pulling image\. They stay drained\. Look at them .* then run the same command again to keep waiting, or roll back/);
     expect(cluster.mutations.filter((m) => m.startsWith('delete pod'))).toEqual(['delete pod gw-0 uid-0']);
     const annotation = cluster.services[0]!.annotations['service.cloud.tencent.com/lb-rs-weight'];
     expect(JSON.parse(annotation!).groups[0].statefulSets[0]).toEqual({ name: 'gw', weights: [{ weight: 0, podIndexes: [0] }] });
@@ -148,7 +150,7 @@ describe('operator lock', () => {
     await runStart(start({ surge: 0 }), cluster, makeUi({ yes: true }, io));
     expect(io.stderr.text).toContain('taking over the lock of bob');
     expect(cluster.leases.has('zerolossupgrade-gw')).toBe(false);
-    expect(cluster.events).toEqual(['Normal UpgradeStarted: by tester: 3 batches of up to 1, surge 0; target gw=nginx:2']);
+    expect(cluster.events).toEqual(['Normal UpgradeStarted: by tester: 3 batches of up to 1, surge 0; from revision gw-1; target gw=nginx:2']);
   });
 });
 
@@ -158,7 +160,7 @@ describe('abort', () => {
     await runStart(start({ surge: 0 }), cluster, makeUi({ yes: true }, fakeIo()));
     const deps = fakeDeps(cluster);
     expect(await main(['abort', 'gw', '--yes', '--min-drain', '0s'], deps)).toBe(0);
-    expect(deps.io.stderr.text).toContain('staying on the old images: gw-0, gw-1, gw-2');
+    expect(deps.io.stderr.text).toContain('staying as they are: gw-0, gw-1, gw-2');
     expect(deps.io.stdout.text).toContain('upgrade of statefulset "gw" aborted');
     expect(cluster.sts!.annotations['zerolossupgrade.io/upgrade']).toBeUndefined();
     expect(cluster.mutations.filter((m) => m.startsWith('delete'))).toEqual([]);
@@ -195,7 +197,6 @@ describe('--dry-run', () => {
   it('next prints drain, deletion with the uid precondition, and restore, and changes nothing', async () => {
     const cluster = settled();
     await runStart(start({ surge: 0 }), cluster, makeUi({ yes: true }, fakeIo()));
-    cluster.sts = { ...cluster.sts!, updateRevision: 'gw-2' }; // what the controller does after the template change
     const before = [...cluster.mutations];
     const deps = fakeDeps(cluster);
     expect(await main(['next', 'gw', '--dry-run'], deps)).toBe(0);
@@ -207,8 +208,8 @@ describe('--dry-run', () => {
       '{"defaultWeight":10,"groups":[{"key":{"proto":"TCP","port":80},"statefulSets":[{"name":"gw","weights":[{"weight":0,"podIndexes":[0]}]}]}]}',
     );
     expect(lines[5]).toMatch(/^3\. wait --min-drain, then ask the operator/);
-    expect(lines[6]).toBe('4. DELETE pod gw-0');
-    expect(JSON.parse(lines[7]!)).toEqual({ preconditions: { uid: 'uid-0' } });
+    expect(lines[6]).toBe('4. POST pods/gw-0/eviction');
+    expect(JSON.parse(lines[7]!)).toEqual({ deleteOptions: { preconditions: { uid: 'uid-0' } } });
     expect(lines[9]).toBe('6. PATCH service gw (merge) (restore)');
     expect(JSON.parse(lines[10]!).metadata.annotations['service.cloud.tencent.com/lb-rs-weight']).toBeNull();
   });
@@ -226,21 +227,21 @@ describe('rollback --dry-run', () => {
     expect(lines[1]).toBe('1. PATCH statefulset gw (strategic merge)');
     const body = JSON.parse(lines[2]!);
     expect(body.spec.template.$patch).toBe('replace');
-    expect(body.spec.template.spec.containers).toEqual([{ name: 'gw', image: 'image-of-gw-1' }]);
+    expect(body.spec.template.spec.containers).toEqual([{ name: 'gw', image: 'nginx:1.25.3' }]);
     expect(JSON.parse(body.metadata.annotations['zerolossupgrade.io/upgrade']).rollback.by).toBe('tester');
   });
 });
 
-describe('rollback once finish has begun', () => {
+describe('rollback once finish has scaled back', () => {
   it('refuses before changing anything', async () => {
     const cluster = settled();
     await runStart(start({ surge: 0 }), cluster, makeUi({ yes: true }, fakeIo()));
     const record = JSON.parse(cluster.sts!.annotations['zerolossupgrade.io/upgrade']!);
-    cluster.sts = { ...cluster.sts!, annotations: { 'zerolossupgrade.io/upgrade': JSON.stringify({ ...record, finish: { phase: 'drained', drainedAt: 'T' } }) } };
+    cluster.sts = { ...cluster.sts!, annotations: { 'zerolossupgrade.io/upgrade': JSON.stringify({ ...record, finish: { phase: 'scaled', drainedAt: 'T' } }) } };
     const before = [...cluster.mutations];
     const deps = fakeDeps(cluster);
     expect(await main(['rollback', 'gw', '--yes'], deps)).toBe(3);
-    expect(deps.io.stderr.text).toContain('is already finishing');
+    expect(deps.io.stderr.text).toContain('has already scaled back; complete it with: kubectl zerolossupgrade finish gw');
     expect(cluster.mutations).toEqual(before);
   });
 });

@@ -38,7 +38,7 @@ describe('toStatusView during an upgrade', () => {
     record = advance(advance(advance(advance(advance(record, 0, 'drained'), 0, 'confirmed', { confirmation: { by: 'bob', at: 'T1', weightZero: true, connectionsDrained: true, afterSeconds: 40 } }), 0, 'deleting'), 0, 'rebuilt'), 0, 'done');
     record = advance(record, 1, 'drained');
     const annotation = '{"defaultWeight":10,"groups":[{"key":{"proto":"TCP","port":80},"statefulSets":[{"name":"gw","weights":[{"weight":0,"podIndexes":[1]}]}]}]}';
-    const services = [{ name: 'gw', resourceVersion: '1', type: 'LoadBalancer', selector: {}, annotations: { 'service.cloud.tencent.com/lb-rs-weight': annotation }, ports: [] }];
+    const services = [{ name: 'gw', resourceVersion: '1', type: 'LoadBalancer', selector: {}, annotations: { 'service.cloud.tencent.com/lb-rs-weight': annotation }, ports: [], annotationWriters: {} }];
     const view = toStatusView(sts, [pod(0, { revision: 'gw-2' }), pod(1), pod(2), pod(3, { revision: 'gw-2' })], record, services);
     expect(view.pods.map((p) => [p.pod, p.step, p.weights])).toEqual([
       ['gw-0', 'upgraded', { 'gw TCP/80': 10 }],

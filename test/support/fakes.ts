@@ -4,7 +4,7 @@ import type { Deps } from '../../src/commands/common.js';
 import type { LeaseState } from '../../src/core/lock.js';
 import { GateError, NotFoundError } from '../../src/core/errors.js';
 import type { PodSnapshot, ServiceEvent, ServiceSnapshot, StatefulSetSnapshot } from '../../src/core/workload.js';
-import type { Cluster, StatefulSetChange } from '../../src/k8s/types.js';
+import type { Cluster, Eviction, StatefulSetChange } from '../../src/k8s/types.js';
 import type { Io } from '../../src/ui/terminal.js';
 
 export class Buffered extends Writable {
@@ -62,22 +62,83 @@ export function pod(ordinal: number, overrides: Partial<PodSnapshot> = {}): PodS
     deleting: false,
     revision: 'gw-5d8f7c6b9',
     containers: [{ name: 'gw', image: 'nginx:1.25.3' }],
+    labels: { app: 'gw', 'statefulset.kubernetes.io/pod-name': `gw-${ordinal}` },
+    waiting: [],
     ...overrides,
   };
 }
 
-/** An in-memory cluster that records every mutation, so tests can assert what was (not) done. */
+export function service(overrides: Partial<ServiceSnapshot> = {}): ServiceSnapshot {
+  return {
+    name: 'gw',
+    resourceVersion: '7',
+    type: 'LoadBalancer',
+    selector: { app: 'gw' },
+    annotations: { 'service.cloud.tencent.com/direct-access': 'true' },
+    ports: [{ protocol: 'TCP', port: 80, targetPort: 8080 }],
+    annotationWriters: {},
+    ...overrides,
+  };
+}
+
+/**
+ * An in-memory cluster that records every mutation, so tests can assert what was (not) done. With
+ * `controller` on it also plays the StatefulSet controller, at once: a template change makes a new
+ * update revision, a replica change adds or removes the highest ordinals, an evicted pod comes back
+ * under a new uid from the update revision (Ready, unless `broken` names its image).
+ */
 export class FakeCluster implements Cluster {
   readonly calls: string[] = [];
   readonly mutations: string[] = [];
   services: ServiceSnapshot[] = [];
   hpas: string[] = [];
+  controller = false;
+  /** Images whose pods come back not Ready (ImagePullBackOff). */
+  broken = new Set<string>();
+  /** Evictions refused this many times first (a PodDisruptionBudget). */
+  budgetRefusals = 0;
+  /** Runs before every write: a test's other writer (GitOps, a colleague) acts here. */
+  beforeWrite: (what: string) => void = () => undefined;
   private rv = 100;
+  private uids = 0;
   constructor(
     public sts: StatefulSetSnapshot | undefined,
     public pods: PodSnapshot[] = [],
     readonly namespace = 'prod',
   ) {}
+
+  private revisionOf(containers: { name: string; image: string }[]): string {
+    // A ControllerRevision name derived from the template, as the controller's hash is.
+    let h = 0;
+    for (const ch of JSON.stringify(containers)) h = (h * 31 + ch.charCodeAt(0)) >>> 0;
+    return `${this.sts!.name}-${h.toString(16)}`;
+  }
+
+  /** The pod the controller creates for an ordinal now. */
+  freshPod(ordinal: number): PodSnapshot {
+    const sts = this.sts!;
+    const bad = sts.containers.some((c) => this.broken.has(c.image));
+    return pod(ordinal, {
+      name: `${sts.name}-${ordinal}`,
+      uid: `uid-${ordinal}-${++this.uids}`,
+      revision: sts.updateRevision,
+      containers: sts.containers,
+      ready: !bad,
+      phase: bad ? 'Pending' : 'Running',
+      waiting: bad ? [{ container: sts.containers[0]!.name, reason: 'ImagePullBackOff', message: 'Back-off pulling image', restarts: 0 }] : [],
+    });
+  }
+
+  private reconcile(): void {
+    if (!this.controller || !this.sts) return;
+    const sts = this.sts;
+    const updateRevision = this.revisionOf(sts.containers);
+    this.sts = { ...sts, updateRevision, observedGeneration: sts.generation };
+    const wanted = Array.from({ length: this.sts.replicas }, (_, i) => this.sts!.ordinalsStart + i);
+    this.pods = this.pods.filter((p) => wanted.includes(p.ordinal));
+    for (const o of wanted) if (!this.pods.some((p) => p.ordinal === o)) this.pods.push(this.freshPod(o));
+    this.pods.sort((a, b) => a.ordinal - b.ordinal);
+  }
 
   private need(name: string): StatefulSetSnapshot {
     if (!this.sts || this.sts.name !== name) throw new NotFoundError('statefulsets', name, this.namespace);
@@ -90,6 +151,7 @@ export class FakeCluster implements Cluster {
   }
 
   async patchStatefulSet(name: string, resourceVersion: string, change: StatefulSetChange) {
+    this.beforeWrite(`patch statefulset ${name}`);
     const sts = this.need(name);
     if (sts.resourceVersion !== resourceVersion) throw Object.assign(new Error('conflict'), { status: 409 });
     this.mutations.push(`patch statefulset ${name} ${JSON.stringify(change)}`);
@@ -102,10 +164,20 @@ export class FakeCluster implements Cluster {
       ...sts,
       annotations,
       replicas: change.replicas ?? sts.replicas,
-      containers: change.images ? sts.containers.map((c) => change.images!.find((i) => i.name === c.name) ?? c) : sts.containers,
+      containers: change.revisionPatch ? this.revisionContainers(change.revisionPatch) : change.images ? sts.containers.map((c) => change.images!.find((i) => i.name === c.name) ?? c) : sts.containers,
+      generation: change.images || change.revisionPatch || change.replicas !== undefined ? sts.generation + 1 : sts.generation,
+      observedGeneration: change.images || change.revisionPatch || change.replicas !== undefined ? sts.generation + 1 : sts.generation,
       resourceVersion: String(++this.rv),
     };
-    return this.sts;
+    this.reconcile();
+    return this.sts!;
+  }
+
+  /** Templates of revisions the fake has seen, by name, so a rollback can put one back. */
+  readonly templates = new Map<string, { name: string; image: string }[]>();
+
+  private revisionContainers(patch: Record<string, unknown>): { name: string; image: string }[] {
+    return (patch as { spec: { template: { spec: { containers: { name: string; image: string }[] } } } }).spec.template.spec.containers;
   }
 
   async listLoadBalancerServices() {
@@ -119,23 +191,41 @@ export class FakeCluster implements Cluster {
   }
 
   async setServiceAnnotation(name: string, resourceVersion: string, key: string, value: string | undefined) {
+    this.beforeWrite(`annotate service ${name}`);
     const s = await this.readService(name);
     if (s.resourceVersion !== resourceVersion) throw Object.assign(new Error('conflict'), { status: 409 });
     this.mutations.push(`annotate service ${name} ${key}=${value ?? '<removed>'}`);
     const annotations = { ...s.annotations };
     if (value === undefined) delete annotations[key];
     else annotations[key] = value;
-    const next = { ...s, annotations, resourceVersion: String(++this.rv) };
+    const next = { ...s, annotations, resourceVersion: String(++this.rv), annotationWriters: { ...s.annotationWriters, [key]: 'kubectl-zerolossupgrade' } };
     this.services = this.services.map((x) => (x.name === name ? next : x));
     return next;
   }
 
-  async deletePod(name: string, uid: string) {
+  /** Another writer sets a Service's lb-rs-weight (a colleague, GitOps). */
+  otherWriter(name: string, value: string | undefined, manager = 'argocd-controller') {
+    this.services = this.services.map((s) => {
+      if (s.name !== name) return s;
+      const annotations = { ...s.annotations };
+      if (value === undefined) delete annotations['service.cloud.tencent.com/lb-rs-weight'];
+      else annotations['service.cloud.tencent.com/lb-rs-weight'] = value;
+      return { ...s, annotations, resourceVersion: String(++this.rv), annotationWriters: { ...s.annotationWriters, 'service.cloud.tencent.com/lb-rs-weight': manager } };
+    });
+  }
+
+  async evictPod(name: string, uid: string): Promise<Eviction> {
+    this.beforeWrite(`evict pod ${name}`);
     const p = this.pods.find((x) => x.name === name);
-    if (!p || p.uid !== uid) return false;
+    if (!p || p.uid !== uid) return { kind: 'gone' };
+    if (this.budgetRefusals > 0) {
+      this.budgetRefusals--;
+      return { kind: 'blocked', reason: 'The disruption budget gw-pdb needs 3 healthy pods and has 3 currently' };
+    }
     this.mutations.push(`delete pod ${name} ${uid}`);
     this.pods = this.pods.filter((x) => x !== p);
-    return true;
+    this.reconcile();
+    return { kind: 'evicted' };
   }
 
   async waitForPods(_sts: StatefulSetSnapshot, done: (pods: PodSnapshot[]) => boolean) {
@@ -174,7 +264,9 @@ export class FakeCluster implements Cluster {
   }
 
   async revisionPatch(revision: string) {
-    return { spec: { template: { $patch: 'replace', metadata: { labels: { app: 'gw' } }, spec: { containers: [{ name: 'gw', image: `image-of-${revision}` }] } } } };
+    const known = [...this.pods.map((p) => [p.revision, p.containers] as const)].find(([r]) => r === revision)?.[1] ?? this.templates.get(revision);
+    if (known) this.templates.set(revision, known);
+    return { spec: { template: { $patch: 'replace', metadata: { labels: { app: 'gw' } }, spec: { containers: known ?? [{ name: 'gw', image: `image-of-${revision}` }] } } } };
   }
 
   async readLease(name: string) {

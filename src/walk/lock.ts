@@ -18,7 +18,30 @@ function sessionGone(holder: string): boolean {
   }
 }
 
-export async function withLock<T>(cluster: Cluster, ui: Ui, statefulSet: string, who: string, forceUnlock: boolean, fn: () => Promise<T>): Promise<T> {
+/** The writes a lost lock must stop: every change to the cluster the walk makes. */
+const WRITES = new Set<keyof Cluster>(['patchStatefulSet', 'setServiceAnnotation', 'evictPod']);
+
+/** The cluster, with every write checked first against `check` (which throws when the lock is lost). */
+export function guardWrites(cluster: Cluster, check: () => void): Cluster {
+  return new Proxy(cluster, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver);
+      if (typeof value !== 'function') return value;
+      if (!WRITES.has(prop as keyof Cluster)) return value.bind(target);
+      return (...args: unknown[]) => {
+        check();
+        return value.apply(target, args);
+      };
+    },
+  });
+}
+
+/**
+ * Runs `fn` holding the StatefulSet's Lease, renewed every third of its duration. `fn` gets the
+ * cluster to use: once the Lease is lost (another session took it, or it could not be renewed
+ * within its duration, so another may take it) its next write is refused and the walk stops.
+ */
+export async function withLock<T>(cluster: Cluster, ui: Ui, statefulSet: string, who: string, forceUnlock: boolean, fn: (cluster: Cluster) => Promise<T>): Promise<T> {
   const name = leaseName(statefulSet);
   const me = holderIdentity(who, hostname(), process.pid);
   const current = await cluster.readLease(name);
@@ -40,17 +63,33 @@ export async function withLock<T>(cluster: Cluster, ui: Ui, statefulSet: string,
     }
     throw e;
   }
+  let renewedAt = Date.now();
+  let lost: string | undefined;
   let renewing = Promise.resolve();
   const timer = setInterval(() => {
     renewing = renewing.then(async () => {
-      lease = await cluster.writeLease(name, lease.resourceVersion, me, acquiredAt, LEASE_SECONDS).catch(() => lease);
+      if (lost) return;
+      try {
+        lease = await cluster.writeLease(name, lease.resourceVersion, me, acquiredAt, LEASE_SECONDS);
+        renewedAt = Date.now();
+      } catch (e) {
+        if ((e as { status?: number }).status === 409) lost = 'another session took the lock';
+      }
     });
   }, (LEASE_SECONDS * 1000) / 3);
+  timer.unref();
+  const check = () => {
+    const why = lost ?? (Date.now() - renewedAt > LEASE_SECONDS * 1000 ? `the lock could not be renewed for ${LEASE_SECONDS}s, so another session may hold it` : undefined);
+    if (why) {
+      lost = why;
+      throw new GateError(`${why} (lease ${cluster.namespace}/${name}); stopped before the next change. See kubectl zerolossupgrade status ${statefulSet}, then run the same command again`);
+    }
+  };
   try {
-    return await fn();
+    return await fn(guardWrites(cluster, check));
   } finally {
     clearInterval(timer);
     await renewing;
-    await cluster.deleteLease(name, lease.resourceVersion).catch(() => undefined);
+    if (!lost) await cluster.deleteLease(name, lease.resourceVersion).catch(() => undefined);
   }
 }

@@ -9,7 +9,7 @@ import { allWeightsZero, noWeightAboveZero, type EvidenceView } from '../core/ev
 import type { Confirmation, UpgradeRecord } from '../core/upgrade.js';
 import type { PodSnapshot } from '../core/workload.js';
 import { allDrained, LOADBALANCE_ID_ANNOTATION, serviceControllerEvents } from './evidence.js';
-import type { WalkContext } from './walk.js';
+import type { WalkContext } from './context.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const podNames = (record: UpgradeRecord, ordinals: number[]) => ordinals.map((o) => `${record.statefulSet}-${o}`).join(', ');

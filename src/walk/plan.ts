@@ -1,12 +1,12 @@
 // --dry-run: the exact requests a command would send, in order, computed by the same code that
 // sends them; nothing is changed and no lock is taken.
-import { RS_WEIGHT_ANNOTATION } from '../core/rs-weight.js';
-import { RECORD_ANNOTATION, advance, currentBatchIndex, encodeRecord, serviceAnnotation, surgeOrdinals, type UpgradeRecord } from '../core/upgrade.js';
-import { revisionState } from '../core/workload.js';
+import { RS_WEIGHT_ANNOTATION, mergeWeights } from '../core/rs-weight.js';
+import { RECORD_ANNOTATION, advance, currentBatchIndex, drainedOrdinals, encodeRecord, surgeOrdinals, weightChange, type UpgradeRecord } from '../core/upgrade.js';
+import { onRevision } from '../core/workload.js';
 import { annotationPatch, statefulSetPatch } from '../k8s/patches.js';
 import type { Cluster, StatefulSetChange } from '../k8s/types.js';
 import type { Ui } from '../ui/terminal.js';
-import type { Upgrade } from './walk.js';
+import type { Upgrade } from './context.js';
 
 export interface PlanStep {
   request: string;
@@ -23,15 +23,15 @@ export const stsPatchStep = (name: string, rv: string, change: StatefulSetChange
   body: statefulSetPatch(rv, change),
 });
 
-/** Annotation values the plan has already set, by Service: later steps compare with these. */
+/** Annotation values the plan has already set, by Service: later steps build on these. */
 type Planned = Map<string, string | undefined>;
 
-async function servicePatches(cluster: Cluster, record: UpgradeRecord, final: boolean, planned: Planned): Promise<PlanStep[]> {
+async function servicePatches(cluster: Cluster, record: UpgradeRecord, restoring: number[], planned: Planned): Promise<PlanStep[]> {
   const steps: PlanStep[] = [];
   for (const svc of record.services) {
     const current = await cluster.readService(svc.name);
     const before = planned.has(svc.name) ? planned.get(svc.name) : current.annotations[RS_WEIGHT_ANNOTATION];
-    const value = final ? (svc.original ?? undefined) : serviceAnnotation(record, svc);
+    const value = mergeWeights(before, weightChange(record, svc, restoring));
     if (before === value) continue;
     planned.set(svc.name, value);
     steps.push({ request: `PATCH service ${svc.name} (merge)`, body: annotationPatch(current.resourceVersion, RS_WEIGHT_ANNOTATION, value) });
@@ -53,13 +53,12 @@ export async function planNextBatch(cluster: Cluster, up: Upgrade, now: Date): P
     r = advance(r, index, 'drained', { drainedAt: now.toISOString() });
     steps.push(recordStep(up, r));
   }
-  steps.push(...(await servicePatches(cluster, r, false, planned)));
+  steps.push(...(await servicePatches(cluster, r, [], planned)));
   steps.push({ request: `wait --min-drain, then ask the operator to confirm weight 0 and drained connections for ordinals ${batch.ordinals.join(', ')}` });
-  const victims = up.pods.filter((p) => batch.ordinals.includes(p.ordinal) && !p.deleting && revisionState(up.sts, p) !== 'new');
-  for (const p of victims) steps.push({ request: `DELETE pod ${p.name}`, body: { preconditions: { uid: p.uid } } });
-  steps.push({ request: `wait until ${batch.ordinals.map((o) => `${up.sts.name}-${o}`).join(', ')} are Running and Ready at revision ${up.sts.updateRevision}` });
-  const done = { ...r, batches: r.batches.map((b, i) => (i === index ? { ...b, phase: 'done' as const } : b)) };
-  steps.push(...(await servicePatches(cluster, done, false, planned)).map((s) => ({ ...s, request: `${s.request} (restore)` })));
+  const leaving = up.pods.filter((p) => batch.ordinals.includes(p.ordinal) && !p.deleting && !onRevision(p, up.record.targetRevision));
+  for (const p of leaving) steps.push({ request: `POST pods/${p.name}/eviction`, body: { deleteOptions: { preconditions: { uid: p.uid } } } });
+  steps.push({ request: `wait until ${batch.ordinals.map((o) => `${up.sts.name}-${o}`).join(', ')} are Running and Ready at revision ${up.record.targetRevision}` });
+  steps.push(...(await servicePatches(cluster, r, batch.ordinals, planned)).map((s) => ({ ...s, request: `${s.request} (restore)` })));
   return steps;
 }
 
@@ -70,11 +69,12 @@ export async function planRetire(cluster: Cluster, up: Upgrade, now: Date): Prom
   const planned: Planned = new Map();
   if (surge.length > 0) {
     const r = up.record.finish ? up.record : { ...up.record, finish: { phase: 'drained' as const, drainedAt: now.toISOString() } };
-    steps.push(...(await servicePatches(cluster, r, false, planned)));
+    steps.push(...(await servicePatches(cluster, r, [], planned)));
     steps.push({ request: `wait --min-drain, then ask the operator to confirm the surge pods ${surge.map((o) => `${up.sts.name}-${o}`).join(', ')} are drained` });
     steps.push(stsPatchStep(up.sts.name, up.sts.resourceVersion, { replicas: up.record.originalReplicas }));
   }
-  steps.push(...(await servicePatches(cluster, up.record, true, planned)));
+  const retired = up.record.finish || surge.length === 0 ? up.record : { ...up.record, finish: { phase: 'scaled' as const, drainedAt: now.toISOString() } };
+  steps.push(...(await servicePatches(cluster, retired, drainedOrdinals(retired), planned)));
   steps.push(recordStep(up, null));
   return steps;
 }

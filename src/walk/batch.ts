@@ -1,0 +1,168 @@
+// One batch from wherever its record says it is to done: drain, confirm, delete, rebuild, restore.
+// Every step is written to the record before the next starts, and the world is read again right
+// before every irreversible one: the StatefulSet (drift), the pods (health), the Services (the
+// drain still holds, on every port of every Service that selects the pods now).
+import { CancelledError, GateError } from '../core/errors.js';
+import { serving, weightsUnreadable } from '../core/evidence.js';
+import { advance, confirmationText, currentBatchIndex, driftOf, redrain, type UpgradeRecord } from '../core/upgrade.js';
+import { onRevision, type PodSnapshot } from '../core/workload.js';
+import { confirmDrain } from './confirm.js';
+import { audit, observed, podNames, readUpgrade, saveRecord, type Upgrade, type WalkContext } from './context.js';
+import { assertServing, evictWhenAllowed, waitRebuilt } from './pods.js';
+import { lostDrains, reportLostDrain, syncWeights } from './services.js';
+
+export function podLines(pods: PodSnapshot[], ordinals: number[], stsName: string): string[] {
+  return ordinals.map((o) => {
+    const p = pods.find((x) => x.ordinal === o);
+    return `  ${p?.name ?? `${stsName}-${o}`}  ordinal ${o}  IP ${p?.ip ?? '-'}  node ${p?.node ?? '-'}  ${p ? p.containers.map((c) => c.image).join(',') : 'missing'}`;
+  });
+}
+
+/** The StatefulSet and its pods now, once its controller has seen the latest spec; stops on drift. */
+export async function freshAndUndrifted(ctx: WalkContext, up: Upgrade): Promise<Upgrade> {
+  const now = await ctx.cluster.readStatefulSetWithPods(up.sts.name);
+  const seen = now.sts.observedGeneration >= now.sts.generation ? now : await observed(ctx.cluster, up.sts.name, 30_000);
+  const drift = driftOf(up.record, seen.sts);
+  if (drift) throw new GateError(drift);
+  return { ...up, ...seen };
+}
+
+export async function walkBatch(ctx: WalkContext, start: Upgrade, index: number): Promise<Upgrade> {
+  let up = start;
+  const batch = () => up.record.batches[index]!;
+  const ordinals = batch().ordinals;
+  const names = podNames(up.record.statefulSet, ordinals);
+  const save = async (record: UpgradeRecord) => {
+    up = { ...up, sts: await saveRecord(ctx.cluster, up.sts, record), record };
+  };
+  const stillDrained = async () => {
+    const r = await lostDrains(ctx, up, ordinals);
+    up = r.up;
+    if (r.lost.length > 0) reportLostDrain(ctx, r.lost);
+    return r.lost.length === 0;
+  };
+
+  for (;;) {
+    switch (batch().phase) {
+      case 'pending': {
+        up = await freshAndUndrifted(ctx, up);
+        assertServing(up, ordinals, `draining ${names}`);
+        if (!ctx.warned.has('listeners')) {
+          ctx.warned.add('listeners');
+          for (const w of await ctx.evidence.listenerWarnings(ctx.cluster, up.record)) ctx.ui.warn(w);
+        }
+        ctx.ui.info(ctx.ui.errStyle.bold(`Batch ${index + 1} of ${up.record.batches.length}:`));
+        for (const l of podLines(up.pods, ordinals, up.sts.name)) ctx.ui.info(l);
+        if (!(await ctx.ui.confirm(`Drain ${names} (CLB weight 0 on every Service port)?`))) throw new CancelledError('not drained; nothing changed');
+        await save(advance(up.record, index, 'drained', { drainedAt: ctx.now().toISOString() }));
+        break;
+      }
+      case 'drained':
+      case 'confirmed': {
+        // A resumed run asks again (the CLB may have moved). When a write lands now, the drain
+        // starts now, and so does --min-drain: not at the intent recorded before it.
+        const synced = await syncWeights(ctx, up);
+        up = synced.up;
+        if (synced.changed) {
+          await save({ ...up.record, batches: up.record.batches.map((b, i) => (i === index ? { ...b, drainedAt: ctx.now().toISOString() } : b)) });
+          const on = up.record.services.map((s) => s.name).join(', ');
+          ctx.ui.info(`drained ${names}: lb-rs-weight set on ${on}`);
+          await audit(ctx, up.sts, 'Drained', `${names}: CLB weight 0 requested on ${on} by ${ctx.who}`);
+        }
+        const confirmation = await confirmDrain(ctx, up.record, up.pods, ordinals, batch().drainedAt!);
+        // Confirming can take long: what was confirmed must still hold.
+        if (!(await stillDrained())) {
+          await save(redrain(up.record, index, ctx.now().toISOString()));
+          break;
+        }
+        const confirmed = batch().phase === 'drained' ? advance(up.record, index, 'confirmed', { confirmation }) : { ...up.record, batches: up.record.batches.map((b, i) => (i === index ? { ...b, confirmation } : b)) };
+        await save(confirmed);
+        ctx.ui.info(`${names}: ${confirmationText(confirmation)}`);
+        await audit(ctx, up.sts, 'DrainConfirmed', `${names}: ${confirmationText(confirmation)}`, confirmation.how === 'forced-after-timeout' ? 'Warning' : 'Normal');
+        up = await freshAndUndrifted(ctx, up);
+        assertServing(up, ordinals, `deleting ${names}`);
+        // Only pods not yet on the target revision leave, each by the uid seen now.
+        const leaving = up.pods.filter((p) => ordinals.includes(p.ordinal) && !p.deleting && !onRevision(p, up.record.targetRevision));
+        await save(advance(up.record, index, 'deleting', { deleted: leaving.map((p) => ({ pod: p.name, uid: p.uid })) }));
+        break;
+      }
+      case 'deleting': {
+        up = await freshAndUndrifted(ctx, up);
+        let drainLost = false;
+        for (const d of batch().deleted ?? []) {
+          const p = up.pods.find((x) => x.name === d.pod);
+          if (!p || p.uid !== d.uid || p.deleting) continue;
+          // Checked right before each eviction, not once for the batch.
+          if (!(await evictWhenAllowed(ctx, d, stillDrained))) {
+            drainLost = true;
+            break;
+          }
+        }
+        if (drainLost) {
+          await save(redrain(up.record, index, ctx.now().toISOString()));
+          break;
+        }
+        up = { ...up, pods: await waitRebuilt(ctx, up, ordinals) };
+        await save(advance(up.record, index, 'rebuilt', { rebuiltAt: ctx.now().toISOString() }));
+        await audit(ctx, up.sts, 'PodsRebuilt', `${names}: deleted and back at revision ${up.record.targetRevision}, Running and Ready`);
+        for (const l of podLines(up.pods, ordinals, up.sts.name)) ctx.ui.info(l);
+        break;
+      }
+      case 'rebuilt': {
+        // Give the weights back first, then record it done: a crash between the two gives them back again.
+        up = (await syncWeights(ctx, up, ordinals)).up;
+        await save(advance(up.record, index, 'done', { doneAt: ctx.now().toISOString() }));
+        ctx.ui.info(`restored ${names}: they serve real traffic again`);
+        await audit(ctx, up.sts, 'Restored', `${names}: CLB weight restored by ${ctx.who}`);
+        await showRestored(ctx, up.record, up.pods, ordinals);
+        return up;
+      }
+      case 'done':
+        return up;
+    }
+  }
+}
+
+/** With evidence on: the CLB weight and health of pods just back in service, once they read it (or a warning). */
+async function showRestored(ctx: WalkContext, record: UpgradeRecord, pods: PodSnapshot[], ordinals: number[]): Promise<void> {
+  const ev = ctx.evidence;
+  if (!ev.cloud) return;
+  const deadline = ctx.now().getTime() + Math.min(ev.options.drainTimeoutMs, 60_000);
+  let view = await ev.read(ctx.cluster, record, pods, ordinals, new Date(), ctx.now().getTime(), false);
+  while (!serving(view) && !weightsUnreadable(view) && ctx.now().getTime() < deadline) {
+    await new Promise((r) => setTimeout(r, ev.options.intervalMs));
+    view = await ev.read(ctx.cluster, record, pods, ordinals, new Date(), ctx.now().getTime(), false);
+  }
+  const { renderEvidence } = await import('../ui/render.js');
+  ctx.ui.info(renderEvidence(view, ctx.ui.errStyle));
+  if (!serving(view)) ctx.ui.warn(`the CLB does not yet show ${podNames(record.statefulSet, ordinals)} with weight above 0 and healthy on every listener`);
+}
+
+/** Walks the remaining batches, asking between them whether to go on or stop to soak. */
+export async function walkRemaining(ctx: WalkContext, name: string): Promise<void> {
+  // Read under the lock: what another operator did before we got it counts.
+  let up = await readUpgrade(ctx.cluster, name);
+  if (up.record.finish) throw new GateError(`the upgrade of "${name}" is finishing; run: kubectl zerolossupgrade finish ${name}`);
+  for (;;) {
+    const index = currentBatchIndex(up.record);
+    if (index < 0) {
+      ctx.ui.result(`every pod of statefulset "${name}" is ${up.record.rollback ? 'back on the original revision' : 'upgraded'}; next: kubectl zerolossupgrade finish ${name} -n ${ctx.cluster.namespace}`);
+      return;
+    }
+    up = await walkBatch(ctx, up, index);
+    const left = up.record.batches.filter((b) => b.phase !== 'done').length;
+    if (left === 0) continue;
+    const choice = await ctx.ui.choose(
+      `Batch ${index + 1} done, ${left} to go. Watch the new pods under real traffic first?`,
+      [
+        { value: 'continue', name: 'Continue with the next batch' },
+        { value: 'soak', name: 'Stop here to soak; come back with `next`' },
+      ],
+      'continue',
+    );
+    if (choice === 'soak') {
+      ctx.ui.result(`stopped after batch ${index + 1}; continue with: kubectl zerolossupgrade next ${name} -n ${ctx.cluster.namespace}`);
+      return;
+    }
+  }
+}

@@ -1,0 +1,102 @@
+// The end of every upgrade, finished or aborted: drain and confirm the surge pods, scale back (only
+// while spec.replicas is still what the walk set, and only while the drain holds), give every
+// ordinal the walk drained its weight back, clear the record. Resumable like every other step.
+import { formatDuration } from '../core/duration.js';
+import { GateError } from '../core/errors.js';
+import { confirmationText, drainedOrdinals, surgeOrdinals, type UpgradeRecord } from '../core/upgrade.js';
+import { confirmDrain } from './confirm.js';
+import { audit, podNames, saveRecord, type Upgrade, type WalkContext } from './context.js';
+import { lostDrains, reportLostDrain, syncWeights } from './services.js';
+
+export async function retireSurge(ctx: WalkContext, start: Upgrade, reason: 'UpgradeFinished' | 'UpgradeAborted'): Promise<void> {
+  const { cluster, ui, now, who } = ctx;
+  let up = start;
+  const name = up.sts.name;
+  const save = async (record: UpgradeRecord) => {
+    up = { ...up, sts: await saveRecord(cluster, up.sts, record), record };
+  };
+  const surge = surgeOrdinals(up.record);
+  const surgeNames = podNames(name, surge);
+  const drainAgain = async (lost: string[]) => {
+    reportLostDrain(ctx, lost);
+    await save({ ...up.record, finish: { phase: 'drained', drainedAt: now().toISOString() } });
+  };
+  const stillDrained = async () => {
+    const r = await lostDrains(ctx, up, surge);
+    up = r.up;
+    return r.lost;
+  };
+
+  while (surge.length > 0 && up.record.finish?.phase !== 'scaled') {
+    // Scaling down without draining would cut the surge pods' connections: drain them first.
+    if (!up.record.finish) {
+      await save({ ...up.record, finish: { phase: 'drained', drainedAt: now().toISOString() } });
+      ui.info(`drained surge pods ${surgeNames}`);
+      await audit(ctx, up.sts, 'Drained', `surge pods ${surgeNames}: CLB weight 0 requested by ${who}`);
+    }
+    // --min-drain counts from the moment the Services actually carry the drain.
+    const synced = await syncWeights(ctx, up);
+    up = synced.up;
+    if (synced.changed) await save({ ...up.record, finish: { phase: 'drained', drainedAt: now().toISOString() } });
+    const confirmation = await confirmDrain(ctx, up.record, up.pods, surge, up.record.finish!.drainedAt);
+    let lost = await stillDrained();
+    if (lost.length > 0) {
+      await drainAgain(lost);
+      continue;
+    }
+    await save({ ...up.record, finish: { ...up.record.finish!, phase: 'confirmed', confirmation } });
+    await audit(ctx, up.sts, 'DrainConfirmed', `surge pods: ${confirmationText(confirmation)}`, confirmation.how === 'forced-after-timeout' ? 'Warning' : 'Normal');
+
+    // Right before the scale-down: the StatefulSet as the walk left it, and the drain in place.
+    // A conflict (the controller wrote status meanwhile) checks both again; it does not ask again.
+    let scaled = false;
+    let drainLost = false;
+    for (let attempt = 1; !scaled && !drainLost; attempt++) {
+      up = { ...up, ...(await cluster.readStatefulSetWithPods(name)) };
+      const expected = up.record.originalReplicas + up.record.surge;
+      if (up.sts.replicas !== expected) {
+        throw new GateError(
+          `statefulset "${name}" has ${up.sts.replicas} replicas, not the ${expected} the walk set (someone or an autoscaler changed spec.replicas): scaling back to ${up.record.originalReplicas} ` +
+            `would delete pods that are not drained. Nothing was deleted. Set it back (kubectl scale statefulset ${name} --replicas ${expected}; pause the autoscaler), then run the same command again`,
+        );
+      }
+      lost = await stillDrained();
+      if (lost.length > 0) {
+        drainLost = true;
+        break;
+      }
+      try {
+        up = { ...up, sts: await cluster.patchStatefulSet(name, up.sts.resourceVersion, { replicas: up.record.originalReplicas }) };
+        scaled = true;
+      } catch (e) {
+        if ((e as { status?: number }).status !== 409 || attempt >= 10) throw e;
+      }
+    }
+    if (drainLost) {
+      await drainAgain(lost);
+      continue;
+    }
+    const progress = ui.progress(`scaling back to ${up.record.originalReplicas} replicas`);
+    try {
+      await cluster.waitForPods(up.sts, (ps) => ps.every((p) => !surge.includes(p.ordinal)), ctx.timeoutMs);
+    } finally {
+      progress.done(`scaled back to ${up.record.originalReplicas} replicas`);
+    }
+    up = { ...up, ...(await cluster.readStatefulSetWithPods(name)) };
+    await save({ ...up.record, finish: { ...up.record.finish!, phase: 'scaled' } });
+  }
+
+  // Every ordinal the walk drained gets back the weight it had before; nothing else changes.
+  up = (await syncWeights(ctx, up, drainedOrdinals(up.record))).up;
+  const record = up.record;
+  const sts = await saveRecord(cluster, up.sts, null);
+  const confirmations = record.batches.filter((b) => b.confirmation).length + (record.finish?.confirmation ? 1 : 0);
+  const upgraded = record.batches.filter((b) => b.phase === 'done').flatMap((b) => b.ordinals).length;
+  const images = record.targetImages.map((c) => `${c.name}=${c.image}`).join(', ');
+  const verb = reason === 'UpgradeFinished' ? (record.rollback ? 'rolled back' : 'finished') : 'aborted';
+  await audit(ctx, sts, reason, `${verb} by ${who}: ${upgraded} of ${record.originalReplicas} pods walked to ${images}; Service annotations restored`);
+  ui.result(
+    `upgrade of statefulset "${name}" ${verb} after ${formatDuration(now().getTime() - new Date(record.startedAt).getTime())}: ` +
+      `${upgraded} of ${record.originalReplicas} pods walked, ${confirmations} drains confirmed, images ${images}; Service annotations restored`,
+  );
+}

@@ -1,0 +1,58 @@
+// Turns an upgrade back from wherever it stands: the recorded original ControllerRevision's own
+// template comes back in the same conditional patch as the turned-around record, then every
+// original ordinal not on that revision walks back with the same drain, confirm, rebuild and
+// restore loop. Run again, it continues the walk back; `finish` ends it as usual.
+import { CancelledError, GateError } from '../core/errors.js';
+import { templateChanges } from '../core/template.js';
+import { RECORD_ANNOTATION, encodeRecord, rollbackRecord, surgeOrdinals } from '../core/upgrade.js';
+import { walkRemaining } from './batch.js';
+import { audit, observed, podNames, readUpgrade, saveRecord, type WalkContext } from './context.js';
+import { planNextBatch, printPlan, stsPatchStep } from './plan.js';
+import { syncWeights } from './services.js';
+
+export async function rollBack(ctx: WalkContext, name: string, dryRun: boolean): Promise<void> {
+  const { cluster, ui, now, who } = ctx;
+  let up = await readUpgrade(cluster, name);
+  if (up.record.finish?.phase === 'scaled') {
+    throw new GateError(`the upgrade of "${name}" has already scaled back; complete it with: kubectl zerolossupgrade finish ${name}, then start an upgrade back to ${up.record.originalImages.map((c) => `${c.name}=${c.image}`).join(', ')}`);
+  }
+  if (!up.record.rollback) {
+    if (up.sts.updateStrategy !== 'OnDelete') {
+      throw new GateError(`statefulset "${name}" has updateStrategy ${up.sts.updateStrategy}: putting the old template back now would let its controller replace every pod undrained. Set it back to OnDelete first`);
+    }
+    const back = rollbackRecord(up.record, up.pods, now().toISOString(), who);
+    // A finish under way stops: its surge pods serve again until the walk back ends.
+    const finishing = Boolean(up.record.finish);
+    delete back.finish;
+    const original = up.record.originalRevision;
+    ui.info(ui.errStyle.bold(`Rolling back statefulset "${name}" to revision ${original}:`));
+    ui.info(`  template back to revision ${original}: ${back.targetImages.map((c) => `${c.name}=${c.image}`).join(', ')}`);
+    if (up.record.targetRevision && up.sts.updateRevision && up.sts.updateRevision !== up.record.targetRevision) {
+      const changes = templateChanges(await cluster.revisionPatch(up.record.targetRevision), await cluster.revisionPatch(up.sts.updateRevision));
+      ui.warn(`the template changed since start (revision ${up.record.targetRevision} -> ${up.sts.updateRevision}); rolling back discards these changes too:`);
+      for (const c of changes) ui.info(`    ${c}`);
+    }
+    ui.info(`  pods walked back (drain, confirm, rebuild, restore): ${podNames(name, back.batches.flatMap((b) => b.ordinals))}`);
+    if (finishing) ui.info(`  surge pods ${podNames(name, surgeOrdinals(up.record))} serve again until the walk back ends`);
+    const change = { revisionPatch: await cluster.revisionPatch(original), annotations: { [RECORD_ANNOTATION]: encodeRecord(back) } };
+    if (dryRun) {
+      printPlan(ui, [stsPatchStep(name, up.sts.resourceVersion, change), { request: 'then walk those pods back as `next` does' }]);
+      return;
+    }
+    if (!(await ui.confirm(`Roll back "${name}"?`))) throw new CancelledError('not rolled back; nothing changed');
+    const sts = await cluster.patchStatefulSet(name, up.sts.resourceVersion, change);
+    await audit(ctx, sts, 'RolledBack', `by ${who}: template back to revision ${original}; walking back ${podNames(name, back.batches.flatMap((b) => b.ordinals))}`);
+    const seen = await observed(cluster, name, 30_000);
+    up = { ...seen, record: back };
+    // The controller reuses an equal revision; should it make a new one, pods must reach that one.
+    if (seen.sts.updateRevision && seen.sts.updateRevision !== back.targetRevision) {
+      ui.warn(`the StatefulSet controller made revision ${seen.sts.updateRevision} for the original template; walking back to it`);
+      const retargeted = { ...back, targetRevision: seen.sts.updateRevision };
+      up = { ...up, sts: await saveRecord(cluster, seen.sts, retargeted), record: retargeted };
+    }
+    // Surge pods of a stopped finish get their weight back; a batch in flight stays drained.
+    await syncWeights(ctx, up, finishing ? surgeOrdinals(up.record) : []);
+  }
+  if (dryRun) return printPlan(ui, await planNextBatch(cluster, await readUpgrade(cluster, name), now()));
+  await walkRemaining(ctx, name);
+}

@@ -1,0 +1,104 @@
+// The walk's view of the Services: found live before every drain, deletion and scale-down, and
+// written from their live value, changing only the plugin's own ordinals.
+import { GateError } from '../core/errors.js';
+import { RS_WEIGHT_ANNOTATION, mergeWeights, weightOf } from '../core/rs-weight.js';
+import { DIRECT_ACCESS_ANNOTATION, classifyServices, malformedWeights } from '../core/services.js';
+import { reconcileServices, weightChange } from '../core/upgrade.js';
+import type { ServiceSnapshot } from '../core/workload.js';
+import { FIELD_MANAGER_NAME } from '../k8s/types.js';
+import { podNames, saveRecord, type Upgrade, type WalkContext } from './context.js';
+
+const weights = (s: ServiceSnapshot) => s.annotations[RS_WEIGHT_ANNOTATION];
+
+/**
+ * Reads the LoadBalancer Services that select the pods now and brings the record up to date: a new
+ * Service or port joins the walk (its value now counts as "before"), a removed one is dropped. The
+ * record is saved before any Service is written, so a crash never leaves a drain it does not know.
+ */
+export async function discoverServices(ctx: WalkContext, up: Upgrade): Promise<{ up: Upgrade; live: ServiceSnapshot[] }> {
+  const { cluster, ui } = ctx;
+  const { sts, pods, record } = up;
+  const classes = classifyServices(await cluster.listLoadBalancerServices(), sts, pods, record.servicesNamed);
+  if (classes.excluded.length > 0) {
+    const names = classes.excluded.map((s) => `"${s.name}"`).join(', ');
+    throw new GateError(
+      `service ${names} (direct access) also sends traffic to the pods of statefulset "${sts.name}" but is not one of --service (${record.servicesNamed!.join(', ')}): deleting behind it would lose its traffic. Nothing more was done. ` +
+        `Abort (kubectl zerolossupgrade abort ${sts.name}) and start again with --service for it too, or remove it from the pods' selector`,
+    );
+  }
+  for (const s of classes.indirect) {
+    const key = `indirect ${s.name}`;
+    if (ctx.warned.has(key)) continue;
+    ctx.warned.add(key);
+    ui.warn(`service "${s.name}" (LoadBalancer) selects these pods without ${DIRECT_ACCESS_ANNOTATION}: CLB weights do not act on it, so its connections are not drained`);
+  }
+  for (const s of classes.managed) {
+    const bad = malformedWeights(s);
+    if (bad) throw new GateError(`service "${s.name}" now has a malformed ${RS_WEIGHT_ANNOTATION} annotation: ${bad}. Nothing more was done; fix it, then run the same command again`);
+  }
+  if (classes.managed.length === 0) {
+    throw new GateError(`no direct-access LoadBalancer Service selects the pods of statefulset "${sts.name}" any more; nothing more was done. Put the Service back, or abort`);
+  }
+  const diff = reconcileServices(record, classes.managed, weights);
+  if (diff.record === record) return { up, live: classes.managed };
+  for (const name of diff.added) ui.warn(`service "${name}" now selects the pods too: it joins the walk and is drained with the others`);
+  for (const port of diff.newPorts) ui.warn(`service port ${port} is new: it joins the walk and is drained with the others`);
+  for (const name of diff.removed) ui.warn(`service "${name}" no longer selects the pods (or is gone): it leaves the walk`);
+  const saved = await saveRecord(cluster, sts, diff.record);
+  return { up: { ...up, sts: saved, record: diff.record }, live: classes.managed };
+}
+
+/**
+ * Makes every Service carry what the record implies, each computed from its live value and written
+ * conditionally on its resourceVersion; a conflict reads it again and recomputes. `restoring` are
+ * the ordinals being given back their weights. Returns whether any Service had to change.
+ */
+export async function syncWeights(ctx: WalkContext, start: Upgrade, restoring: number[] = []): Promise<{ up: Upgrade; changed: boolean }> {
+  const { up, live } = await discoverServices(ctx, start);
+  let changed = false;
+  for (const svc of up.record.services) {
+    let current = live.find((s) => s.name === svc.name)!;
+    for (let attempt = 1; ; attempt++) {
+      const desired = mergeWeights(weights(current), weightChange(up.record, svc, restoring));
+      if (desired === weights(current)) break;
+      try {
+        await ctx.cluster.setServiceAnnotation(svc.name, current.resourceVersion, RS_WEIGHT_ANNOTATION, desired);
+        changed = true;
+        break;
+      } catch (e) {
+        if ((e as { status?: number }).status !== 409 || attempt >= 10) throw e;
+        current = await ctx.cluster.readService(svc.name);
+      }
+    }
+  }
+  return { up, changed };
+}
+
+/**
+ * Where the drain of `ordinals` does not hold right now, on every port of every selecting Service,
+ * each with who last wrote the annotation; empty when it holds everywhere.
+ */
+export async function lostDrains(ctx: WalkContext, start: Upgrade, ordinals: number[]): Promise<{ up: Upgrade; lost: string[] }> {
+  const { up, live } = await discoverServices(ctx, start);
+  const lost: string[] = [];
+  for (const svc of up.record.services) {
+    const current = live.find((s) => s.name === svc.name)!;
+    for (const port of svc.ports) {
+      const open = ordinals.filter((o) => weightOf(weights(current), up.record.statefulSet, port, o) !== 0);
+      if (open.length === 0) continue;
+      const writer = current.annotationWriters[RS_WEIGHT_ANNOTATION];
+      const by = writer && writer !== FIELD_MANAGER_NAME ? ` (lb-rs-weight last written by ${writer})` : '';
+      lost.push(`service "${svc.name}" ${port.proto}/${port.port} gives ${podNames(up.record.statefulSet, open)} a weight above 0${by}`);
+    }
+  }
+  return { up, lost };
+}
+
+/** Says what undid the drain and what to do about it, once per cause. */
+export function reportLostDrain(ctx: WalkContext, lost: string[]): void {
+  ctx.ui.warn(`the drain no longer holds: ${lost.join('; ')}. Draining again; --min-drain and the confirmation start over`);
+  if (lost.some((l) => l.includes('last written by')) && !ctx.warned.has('reverted')) {
+    ctx.warned.add('reverted');
+    ctx.ui.warn('another writer reverted lb-rs-weight: if a GitOps tool (Argo CD, Flux) self-heals this Service, pause its auto-sync for the upgrade');
+  }
+}
