@@ -5,6 +5,8 @@ const argv = process.argv.slice(2);
 // operator and would break scripts that read stderr. --debug shows them.
 if (!argv.includes('--debug')) process.noDeprecation = true;
 
+// Exit as soon as the answer is out: a watch, a socket or a timer left behind must never keep a
+// finished (or failed) command running.
 main(argv).then((code) => {
-  process.exitCode = code;
+  process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
 });

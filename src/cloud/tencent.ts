@@ -114,7 +114,7 @@ export async function openTencentCloud(o: { mode: CredentialMode; region: string
         const backends = [...(l.Targets ?? []), ...(l.Rules ?? []).flatMap((r) => r.Targets ?? [])];
         for (const b of backends) {
           for (const ip of (b.PrivateIpAddresses ?? []).filter((x) => ips.includes(x))) {
-            out.push({ lbId, protocol: l.Protocol!, port: l.Port!, ip, targetPort: b.Port!, weight: b.Weight ?? 0, healthy: healthOf.get(`${l.Protocol}/${l.Port}/${ip}:${b.Port}`) });
+            out.push({ lbId, protocol: l.Protocol!, port: l.Port!, ip, targetPort: b.Port!, weight: b.Weight ?? undefined, healthy: healthOf.get(`${l.Protocol}/${l.Port}/${ip}:${b.Port}`) });
           }
         }
       }

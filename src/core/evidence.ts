@@ -21,7 +21,8 @@ export interface TargetReading {
   ip: string;
   /** The backend port the CLB sends to: the pod's target port with direct access. */
   targetPort: number;
-  weight: number;
+  /** undefined when the API left Weight out: unknown, never read as 0. */
+  weight?: number;
   /** undefined when DescribeTargetHealth had no entry for it. */
   healthy?: boolean;
 }
@@ -88,6 +89,7 @@ export function weightFindings(e: Pick<PodEvidence, 'listeners' | 'targets' | 'i
     if (!l.lbId) return { state: 'unknown', reasons: [`service ${l.service} has no CLB id yet`] };
     const mine = readings.filter((t) => t.lbId === l.lbId && t.protocol === l.protocol && t.port === l.port && t.ip === e.ip);
     if (mine.length === 0) return { state: 'unknown', reasons: [`${e.ip} is not registered on ${listenerName(l)}`] };
+    if (mine.some((t) => t.weight === undefined)) return { state: 'unknown', reasons: [`the CLB gave no weight for ${e.ip} on ${listenerName(l)}`] };
     const open = mine.filter((t) => t.weight !== 0);
     if (open.length > 0) return { state: 'not-yet', reasons: [`weight ${open[0]!.weight} on ${listenerName(l)}`] };
     return { state: 'drained', reasons: [] };

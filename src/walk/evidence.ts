@@ -220,7 +220,7 @@ export class DrainEvidence {
         rows.push({
           pod: m.name,
           listener: `${l.service} ${listenerName(l)}`,
-          weight: 'error' in targets ? 'unknown' : reading ? reading.weight : 'not registered',
+          weight: 'error' in targets ? 'unknown' : reading ? (reading.weight ?? 'unknown') : 'not registered',
           healthy: reading?.healthy,
           connections: !connections ? '' : 'error' in podSeries ? 'unknown' : last.length ? last.map((p) => p.value).join(' ') : 'no data',
           trend: s ? sparkline(s.points, periodMs) : '',

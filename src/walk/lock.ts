@@ -41,7 +41,7 @@ export function guardWrites(cluster: Cluster, check: () => void): Cluster {
  * cluster to use: once the Lease is lost (another session took it, or it could not be renewed
  * within its duration, so another may take it) its next write is refused and the walk stops.
  */
-export async function withLock<T>(cluster: Cluster, ui: Ui, statefulSet: string, who: string, forceUnlock: boolean, fn: (cluster: Cluster) => Promise<T>): Promise<T> {
+export async function withLock<T>(cluster: Cluster, ui: Ui, statefulSet: string, who: string, forceUnlock: boolean, fn: (cluster: Cluster) => Promise<T>, leaseSeconds = LEASE_SECONDS): Promise<T> {
   const name = leaseName(statefulSet);
   const me = holderIdentity(who, hostname(), process.pid);
   const current = await cluster.readLease(name);
@@ -56,7 +56,7 @@ export async function withLock<T>(cluster: Cluster, ui: Ui, statefulSet: string,
   const acquiredAt = new Date().toISOString();
   let lease: LeaseState;
   try {
-    lease = await cluster.writeLease(name, current?.resourceVersion, me, acquiredAt, LEASE_SECONDS);
+    lease = await cluster.writeLease(name, current?.resourceVersion, me, acquiredAt, leaseSeconds);
   } catch (e) {
     if ((e as { status?: number }).status === 409) {
       throw new GateError(`another operator took the lock of statefulset "${statefulSet}" just now (lease ${name}); nothing was done`);
@@ -70,16 +70,16 @@ export async function withLock<T>(cluster: Cluster, ui: Ui, statefulSet: string,
     renewing = renewing.then(async () => {
       if (lost) return;
       try {
-        lease = await cluster.writeLease(name, lease.resourceVersion, me, acquiredAt, LEASE_SECONDS);
+        lease = await cluster.writeLease(name, lease.resourceVersion, me, acquiredAt, leaseSeconds);
         renewedAt = Date.now();
       } catch (e) {
         if ((e as { status?: number }).status === 409) lost = 'another session took the lock';
       }
     });
-  }, (LEASE_SECONDS * 1000) / 3);
+  }, (leaseSeconds * 1000) / 3);
   timer.unref();
   const check = () => {
-    const why = lost ?? (Date.now() - renewedAt > LEASE_SECONDS * 1000 ? `the lock could not be renewed for ${LEASE_SECONDS}s, so another session may hold it` : undefined);
+    const why = lost ?? (Date.now() - renewedAt > leaseSeconds * 1000 ? `the lock could not be renewed for ${leaseSeconds}s, so another session may hold it` : undefined);
     if (why) {
       lost = why;
       throw new GateError(`${why} (lease ${cluster.namespace}/${name}); stopped before the next change. See kubectl zerolossupgrade status ${statefulSet}, then run the same command again`);

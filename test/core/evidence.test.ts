@@ -64,6 +64,12 @@ describe('weightFindings', () => {
     });
   });
 
+  it('reads a backend the API gave no Weight for as unknown, never as 0', () => {
+    const e = evidence({ targets: { ok: [target(80, 0), { ...target(443, 0), weight: undefined }] } });
+    expect(combine(weightFindings(e))).toEqual({ state: 'unknown', reasons: ['the CLB gave no weight for 10.0.0.5 on lb-1 TCP/443'] });
+    expect(weightIsZero(e)).toBe(false);
+  });
+
   it('lets a not-yet listener win over an unknown one', () => {
     const e = evidence({ targets: { ok: [target(80, 3)] } });
     expect(combine(weightFindings(e))).toEqual({ state: 'not-yet', reasons: ['weight 3 on lb-1 TCP/80'] });

@@ -90,15 +90,24 @@ export function service(overrides: Partial<ServiceSnapshot> = {}): ServiceSnapsh
 export class FakeCluster implements Cluster {
   readonly calls: string[] = [];
   readonly mutations: string[] = [];
-  services: ServiceSnapshot[] = [];
+  /** Services live in a store two fakes may share: two StatefulSets behind one Service. */
+  store: { services: ServiceSnapshot[]; rv: number } = { services: [], rv: 1000 };
+  get services(): ServiceSnapshot[] {
+    return this.store.services;
+  }
+  set services(v: ServiceSnapshot[]) {
+    this.store.services = v;
+  }
   hpas: string[] = [];
   controller = false;
+  /** What an admission webhook does to images (digest pinning). */
+  imageRewrite: (image: string) => string = (i) => i;
   /** Images whose pods come back not Ready (ImagePullBackOff). */
   broken = new Set<string>();
   /** Evictions refused this many times first (a PodDisruptionBudget). */
   budgetRefusals = 0;
   /** Runs before every write: a test's other writer (GitOps, a colleague) acts here. */
-  beforeWrite: (what: string) => void = () => undefined;
+  beforeWrite: (what: string, body?: unknown) => void = () => undefined;
   private rv = 100;
   private uids = 0;
   constructor(
@@ -107,7 +116,7 @@ export class FakeCluster implements Cluster {
     readonly namespace = 'prod',
   ) {}
 
-  private revisionOf(containers: { name: string; image: string }[]): string {
+  revisionOf(containers: { name: string; image: string }[]): string {
     // A ControllerRevision name derived from the template, as the controller's hash is.
     let h = 0;
     for (const ch of JSON.stringify(containers)) h = (h * 31 + ch.charCodeAt(0)) >>> 0;
@@ -122,7 +131,7 @@ export class FakeCluster implements Cluster {
       name: `${sts.name}-${ordinal}`,
       uid: `uid-${ordinal}-${++this.uids}`,
       revision: sts.updateRevision,
-      containers: sts.containers,
+      containers: sts.containers.map((c) => ({ ...c, image: this.imageRewrite(c.image) })),
       ready: !bad,
       phase: bad ? 'Pending' : 'Running',
       waiting: bad ? [{ container: sts.containers[0]!.name, reason: 'ImagePullBackOff', message: 'Back-off pulling image', restarts: 0 }] : [],
@@ -151,7 +160,7 @@ export class FakeCluster implements Cluster {
   }
 
   async patchStatefulSet(name: string, resourceVersion: string, change: StatefulSetChange) {
-    this.beforeWrite(`patch statefulset ${name}`);
+    this.beforeWrite(`patch statefulset ${name}`, change);
     const sts = this.need(name);
     if (sts.resourceVersion !== resourceVersion) throw Object.assign(new Error('conflict'), { status: 409 });
     this.mutations.push(`patch statefulset ${name} ${JSON.stringify(change)}`);
@@ -191,14 +200,14 @@ export class FakeCluster implements Cluster {
   }
 
   async setServiceAnnotation(name: string, resourceVersion: string, key: string, value: string | undefined) {
-    this.beforeWrite(`annotate service ${name}`);
+    this.beforeWrite(`annotate service ${name}`, value);
     const s = await this.readService(name);
     if (s.resourceVersion !== resourceVersion) throw Object.assign(new Error('conflict'), { status: 409 });
     this.mutations.push(`annotate service ${name} ${key}=${value ?? '<removed>'}`);
     const annotations = { ...s.annotations };
     if (value === undefined) delete annotations[key];
     else annotations[key] = value;
-    const next = { ...s, annotations, resourceVersion: String(++this.rv), annotationWriters: { ...s.annotationWriters, [key]: 'kubectl-zerolossupgrade' } };
+    const next = { ...s, annotations, resourceVersion: String(++this.store.rv), annotationWriters: { ...s.annotationWriters, [key]: 'kubectl-zerolossupgrade' } };
     this.services = this.services.map((x) => (x.name === name ? next : x));
     return next;
   }
@@ -210,7 +219,7 @@ export class FakeCluster implements Cluster {
       const annotations = { ...s.annotations };
       if (value === undefined) delete annotations['service.cloud.tencent.com/lb-rs-weight'];
       else annotations['service.cloud.tencent.com/lb-rs-weight'] = value;
-      return { ...s, annotations, resourceVersion: String(++this.rv), annotationWriters: { ...s.annotationWriters, 'service.cloud.tencent.com/lb-rs-weight': manager } };
+      return { ...s, annotations, resourceVersion: String(++this.store.rv), annotationWriters: { ...s.annotationWriters, 'service.cloud.tencent.com/lb-rs-weight': manager } };
     });
   }
 

@@ -1,0 +1,425 @@
+// The walk in a messy world, against the in-memory cluster that plays the StatefulSet controller:
+// every release, every way out, other writers, drift. Every eviction is audited at the instant it
+// is asked for: the weight each Service port gives that ordinal then must be 0.
+import { describe, expect, it } from 'vitest';
+import { main } from '../../src/app.js';
+import { runNext, validateNextOptions } from '../../src/commands/next.js';
+import { GateError } from '../../src/core/errors.js';
+import { RS_WEIGHT_ANNOTATION, weightOf } from '../../src/core/rs-weight.js';
+import { makeUi, type Ui } from '../../src/ui/terminal.js';
+import { saveRecord } from '../../src/walk/context.js';
+import { withLock } from '../../src/walk/lock.js';
+import { FakeCluster, fakeDeps, fakeIo, pod, service, statefulSet } from '../support/fakes.js';
+
+const RECORD = 'zerolossupgrade.io/upgrade';
+const DRAIN = ['--yes', '--min-drain', '0s', '--timeout', '1s'];
+
+interface Eviction {
+  pod: string;
+  /** "service proto/port" -> the weight the live annotation gives the ordinal at that instant. */
+  weights: Record<string, number>;
+}
+
+/** A settled StatefulSet on one revision; currentRevision is stale, as under OnDelete it always is. */
+function cluster(name = 'gw', replicas = 3, store?: FakeCluster['store']) {
+  const sts = statefulSet({ name, replicas, currentRevision: `${name}-first`, updateRevision: `${name}-r1`, selector: { app: name }, podLabels: { app: name }, containers: [{ name: 'gw', image: 'gw:1' }] });
+  const c = new FakeCluster(sts, Array.from({ length: replicas }, (_, i) => pod(i, { name: `${name}-${i}`, uid: `${name}-uid-${i}`, revision: `${name}-r1`, containers: [{ name: 'gw', image: 'gw:1' }], labels: { app: name } })));
+  // Revision names as the controller derives them from the template, so a rollback finds the original again.
+  const first = c.revisionOf([{ name: 'gw', image: 'gw:1' }]);
+  c.sts = { ...c.sts!, updateRevision: first };
+  c.pods = c.pods.map((p) => ({ ...p, revision: first }));
+  if (store) c.store = store;
+  else c.services = [service()];
+  c.controller = true;
+  const evictions: Eviction[] = [];
+  c.beforeWrite = (what) => {
+    const m = /^evict pod (.+)-(\d+)$/.exec(what);
+    if (!m || !c.pods.some((p) => p.name === `${m[1]}-${m[2]}`)) return;
+    const weights: Record<string, number> = {};
+    for (const s of c.services) {
+      if (s.selector.app !== name) continue;
+      for (const p of s.ports) weights[`${s.name} ${p.protocol}/${p.port}`] = weightOf(s.annotations[RS_WEIGHT_ANNOTATION], name, { proto: p.protocol, port: p.port }, Number(m[2]));
+    }
+    evictions.push({ pod: `${m[1]}-${m[2]}`, weights });
+  };
+  return { c, evictions };
+}
+
+async function run(c: FakeCluster, args: string[]) {
+  const deps = fakeDeps(c);
+  const code = await main(args, deps);
+  return { code, out: deps.io.stdout.text, err: deps.io.stderr.text };
+}
+
+async function ok(c: FakeCluster, args: string[]) {
+  const r = await run(c, args);
+  expect(r.code, r.err).toBe(0);
+  return r;
+}
+
+/** Every eviction happened with weight 0 on every port of every selecting Service; at least `n` of them. */
+function expectDrainedEvictions(evictions: Eviction[], n: number, ports = 1) {
+  expect(evictions.length).toBeGreaterThanOrEqual(n);
+  for (const e of evictions) {
+    expect(Object.keys(e.weights)).toHaveLength(ports);
+    expect(e).toEqual({ pod: e.pod, weights: Object.fromEntries(Object.keys(e.weights).map((k) => [k, 0])) });
+  }
+}
+
+const recordOf = (c: FakeCluster) => (c.sts!.annotations[RECORD] ? JSON.parse(c.sts!.annotations[RECORD]!) : undefined);
+const revisions = (c: FakeCluster) => c.pods.map((p) => `${p.name}@${p.revision}`);
+
+describe('every release, not just the first', () => {
+  it('three upgrades in a row, then a rollback of the last one mid-walk: each walk completes, every eviction at weight 0', async () => {
+    const { c, evictions } = cluster();
+    const walk = async (image: string) => {
+      await ok(c, ['start', 'gw', '--image', `gw=${image}`]);
+      await ok(c, ['next', 'gw', ...DRAIN]);
+      await ok(c, ['finish', 'gw', ...DRAIN]);
+      expect(c.pods.map((p) => p.containers[0]!.image)).toEqual([image, image, image]);
+      expect(new Set(c.pods.map((p) => p.revision)).size).toBe(1);
+      expect(c.services[0]!.annotations[RS_WEIGHT_ANNOTATION]).toBeUndefined();
+      expect(c.sts!.replicas).toBe(3);
+      expect(recordOf(c)).toBeUndefined();
+    };
+    await walk('gw:2');
+    await walk('gw:3');
+    const beforeV4 = c.pods[0]!.revision;
+    await ok(c, ['start', 'gw', '--image', 'gw=gw:4']);
+    // Walk one batch, then turn around.
+    const soak: Ui = { ...makeUi({ yes: true }, fakeIo()), choose: async () => 'soak' as never };
+    await runNext(validateNextOptions({ statefulset: 'gw', 'min-drain': '0s', timeout: '1s', 'force-unlock': false, 'dry-run': false, 'cloud-credentials': 'off', 'require-evidence': false, 'zero-points': 3, 'drain-timeout': '1s', 'force-after-timeout': false, 'evidence-interval': '1s' }), c, soak, () => new Date(), async () => ({ off: 'off' }));
+    expect(revisions(c)[0]).not.toBe(`gw-0@${beforeV4}`);
+    await ok(c, ['rollback', 'gw', ...DRAIN]);
+    await ok(c, ['finish', 'gw', ...DRAIN]);
+    expect(c.pods.map((p) => `${p.name}@${p.revision}`)).toEqual(['gw-0', 'gw-1', 'gw-2'].map((n) => `${n}@${beforeV4}`));
+    expect(c.pods.map((p) => p.containers[0]!.image)).toEqual(['gw:3', 'gw:3', 'gw:3']);
+    // 3 per upgrade x 2, 1 forward and 1 back in the third.
+    expect(evictions.map((e) => e.pod)).toEqual(['gw-0', 'gw-1', 'gw-2', 'gw-0', 'gw-1', 'gw-2', 'gw-0', 'gw-0']);
+    expectDrainedEvictions(evictions, 8);
+  });
+
+  it('rebuilt means on the target revision: images an admission webhook pins to a digest still count', async () => {
+    const { c, evictions } = cluster();
+    c.imageRewrite = (i) => `${i}@sha256:${'b'.repeat(64)}`;
+    await ok(c, ['start', 'gw', '--image', 'gw=gw:2']);
+    await ok(c, ['next', 'gw', ...DRAIN]);
+    await ok(c, ['finish', 'gw', ...DRAIN]);
+    expect(c.pods.every((p) => p.containers[0]!.image === `gw:2@sha256:${'b'.repeat(64)}`)).toBe(true);
+    expectDrainedEvictions(evictions, 3);
+  });
+});
+
+describe('rollback by recorded revision', () => {
+  it('after a template change mid-walk, every original ordinal ends on the original revision', async () => {
+    const { c, evictions } = cluster('gw', 4);
+    const original = c.pods[0]!.revision;
+    await ok(c, ['start', 'gw', '--image', 'gw=gw:2', '--batch', '2']);
+    const soak: Ui = { ...makeUi({ yes: true }, fakeIo()), choose: async () => 'soak' as never };
+    const opts = validateNextOptions({ statefulset: 'gw', 'min-drain': '0s', timeout: '1s', 'force-unlock': false, 'dry-run': false, 'cloud-credentials': 'off', 'require-evidence': false, 'zero-points': 3, 'drain-timeout': '1s', 'force-after-timeout': false, 'evidence-interval': '1s' });
+    await runNext(opts, c, soak, () => new Date(), async () => ({ off: 'off' }));
+    // A colleague's `rollout restart` moves the template to a third revision.
+    await c.patchStatefulSet('gw', c.sts!.resourceVersion, { images: [{ name: 'gw', image: 'gw:2-restarted' }] });
+    const stopped = await run(c, ['next', 'gw', ...DRAIN]);
+    expect(stopped.code).toBe(3);
+    expect(stopped.err).toMatch(/template of statefulset "gw" changed during the walk: revision gw-\w+, not gw-\w+/);
+    // The pod of the next batch is recreated by someone on the intermediate revision.
+    c.pods = c.pods.map((p) => (p.ordinal === 2 ? c.freshPod(2) : p));
+    const intermediate = c.pods[2]!.revision;
+    expect(intermediate).not.toBe(original);
+    const rolledBack = await run(c, ['rollback', 'gw', ...DRAIN]);
+    expect(rolledBack.code, rolledBack.err).toBe(0);
+    expect(rolledBack.err).toMatch(/the template changed since start .*spec\.template\.spec\.containers\[gw\]\.image: gw:2 -> gw:2-restarted/s);
+    await ok(c, ['finish', 'gw', ...DRAIN]);
+    expect(c.pods.map((p) => p.revision)).toEqual([original, original, original, original]);
+    expect(c.pods.map((p) => p.containers[0]!.image)).toEqual(['gw:1', 'gw:1', 'gw:1', 'gw:1']);
+    expect(evictions.map((e) => e.pod).sort()).toEqual(['gw-0', 'gw-0', 'gw-1', 'gw-1', 'gw-2']);
+    expectDrainedEvictions(evictions, 5);
+  });
+});
+
+describe('the health gate before each batch', () => {
+  it('surge pods in ImagePullBackOff: next refuses before draining and names them and why', async () => {
+    const { c, evictions } = cluster();
+    c.broken.add('gw:bad');
+    const started = await run(c, ['start', 'gw', '--image', 'gw=gw:bad', '--timeout', '1s']);
+    expect(started.code).toBe(3);
+    expect(started.err).toContain('gw-3: gw ImagePullBackOff: Back-off pulling image');
+    const servicesBefore = JSON.stringify(c.services);
+    const r = await run(c, ['next', 'gw', ...DRAIN]);
+    expect(r.code).toBe(3);
+    expect(r.err).toMatch(/error: not every pod that should be serving is Running and Ready, so draining gw-0 would cut capacity: gw-3: gw ImagePullBackOff: Back-off pulling image\. Nothing was changed/);
+    expect(JSON.stringify(c.services)).toBe(servicesBefore);
+    expect(evictions).toEqual([]);
+    // The way out: abort scales the broken surge away after draining it.
+    await ok(c, ['abort', 'gw', ...DRAIN]);
+    expect(c.pods.map((p) => p.name)).toEqual(['gw-0', 'gw-1', 'gw-2']);
+    expect(c.services[0]!.annotations[RS_WEIGHT_ANNOTATION]).toBeUndefined();
+  });
+
+  it('an unschedulable pod is named with the scheduler message', async () => {
+    const { c } = cluster();
+    await ok(c, ['start', 'gw', '--image', 'gw=gw:2']);
+    c.pods = c.pods.map((p) => (p.ordinal === 3 ? { ...p, phase: 'Pending', ready: false, unschedulable: 'Unschedulable: 0/3 nodes are available: 3 Insufficient tke.cloud.tencent.com/eni-ip.' } : p));
+    const r = await run(c, ['next', 'gw', ...DRAIN]);
+    expect(r.code).toBe(3);
+    expect(r.err).toContain('gw-3: Pending, not scheduled: Unschedulable: 0/3 nodes are available: 3 Insufficient tke.cloud.tencent.com/eni-ip.');
+  });
+});
+
+describe('PodDisruptionBudgets', () => {
+  it('waits while a budget refuses, saying which, and goes on when it allows; never a plain delete', async () => {
+    const { c, evictions } = cluster('gw', 1);
+    await ok(c, ['start', 'gw', '--image', 'gw=gw:2']);
+    c.budgetRefusals = 1;
+    const r = await ok(c, ['next', 'gw', '--yes', '--min-drain', '0s', '--timeout', '10s']);
+    expect(r.err).toContain('waiting to evict gw-0: The disruption budget gw-pdb needs 3 healthy pods and has 3 currently');
+    expect(evictions.map((e) => e.pod)).toEqual(['gw-0', 'gw-0']);
+    expectDrainedEvictions(evictions, 2);
+  });
+
+  it('stops at --timeout with nothing deleted and the pods drained', async () => {
+    const { c } = cluster('gw', 1);
+    await ok(c, ['start', 'gw', '--image', 'gw=gw:2']);
+    c.budgetRefusals = 100;
+    const r = await run(c, ['next', 'gw', ...DRAIN]);
+    expect(r.code).toBe(3);
+    expect(r.err).toMatch(/error: gw-0 was not evicted within --timeout \(1s\): The disruption budget gw-pdb .* stays drained/);
+    expect(c.mutations.filter((m) => m.startsWith('delete pod'))).toEqual([]);
+    expect(recordOf(c).batches[0].phase).toBe('deleting');
+    expect(weightOf(c.services[0]!.annotations[RS_WEIGHT_ANNOTATION], 'gw', { proto: 'TCP', port: 80 }, 0)).toBe(0);
+  });
+});
+
+describe('others change the cluster mid-walk', () => {
+  it('two StatefulSets behind one Service, walked at the same time, one batch each in turn: both finish, every ordinal back as before', async () => {
+    const before = '{"defaultWeight":10,"groups":[{"key":{"proto":"TCP","port":80},"statefulSets":[{"name":"b","weights":[{"weight":30,"podIndexes":[1]}]}]}]}';
+    const store = { services: [service({ name: 'gw', selector: { tier: 'edge' }, annotations: { 'service.cloud.tencent.com/direct-access': 'true', [RS_WEIGHT_ANNOTATION]: before } })], rv: 1000 };
+    const a = cluster('a', 2, store);
+    const b = cluster('b', 2, store);
+    for (const x of [a.c, b.c]) {
+      x.sts = { ...x.sts!, podLabels: { ...x.sts!.podLabels, tier: 'edge' } };
+      x.pods = x.pods.map((p) => ({ ...p, labels: { ...p.labels, tier: 'edge' } }));
+    }
+    // The audit of each sees the one Service (its selector is on tier, not app).
+    for (const x of [a, b]) {
+      const name = x.c.sts!.name;
+      x.c.beforeWrite = (what) => {
+        const m = /^evict pod (.+)-(\d+)$/.exec(what);
+        if (m) x.evictions.push({ pod: `${m[1]}-${m[2]}`, weights: { 'gw TCP/80': weightOf(store.services[0]!.annotations[RS_WEIGHT_ANNOTATION], name, { proto: 'TCP', port: 80 }, Number(m[2])) } });
+      };
+    }
+    await ok(a.c, ['start', 'a', '--image', 'gw=gw:2']);
+    await ok(b.c, ['start', 'b', '--image', 'gw=gw:2']);
+    const soak: Ui = { ...makeUi({ yes: true }, fakeIo()), choose: async () => 'soak' as never };
+    const opts = (name: string) => validateNextOptions({ statefulset: name, 'min-drain': '0s', timeout: '1s', 'force-unlock': false, 'dry-run': false, 'cloud-credentials': 'off', 'require-evidence': false, 'zero-points': 3, 'drain-timeout': '1s', 'force-after-timeout': false, 'evidence-interval': '1s' });
+    for (let i = 0; i < 2; i++) {
+      await runNext(opts('a'), a.c, soak, () => new Date(), async () => ({ off: 'off' }));
+      await runNext(opts('b'), b.c, soak, () => new Date(), async () => ({ off: 'off' }));
+    }
+    await ok(a.c, ['finish', 'a', ...DRAIN]);
+    await ok(b.c, ['finish', 'b', ...DRAIN]);
+    expect(store.services[0]!.annotations[RS_WEIGHT_ANNOTATION]).toBe(before);
+    for (const x of [a, b]) {
+      expect(x.evictions.map((e) => e.pod)).toEqual([`${x.c.sts!.name}-0`, `${x.c.sts!.name}-1`]);
+      expectDrainedEvictions(x.evictions, 2);
+    }
+  });
+
+  it("a colleague adds another StatefulSet's entry and a port mid-walk: the entry survives, the port is drained before the next deletion", async () => {
+    const { c, evictions } = cluster('gw', 2);
+    await ok(c, ['start', 'gw', '--image', 'gw=gw:2']);
+    const soak: Ui = { ...makeUi({ yes: true }, fakeIo()), choose: async () => 'soak' as never };
+    const opts = validateNextOptions({ statefulset: 'gw', 'min-drain': '0s', timeout: '1s', 'force-unlock': false, 'dry-run': false, 'cloud-credentials': 'off', 'require-evidence': false, 'zero-points': 3, 'drain-timeout': '1s', 'force-after-timeout': false, 'evidence-interval': '1s' });
+    await runNext(opts, c, soak, () => new Date(), async () => ({ off: 'off' }));
+    const edge = '{"defaultWeight":10,"groups":[{"key":{"proto":"TCP","port":80},"statefulSets":[{"name":"edge","weights":[{"weight":0,"podIndexes":[4]}]}]}]}';
+    c.otherWriter('gw', edge, 'kubectl-edit');
+    c.services = c.services.map((s) => ({ ...s, ports: [...s.ports, { protocol: 'TCP', port: 443, targetPort: 8443 }] }));
+    const r = await ok(c, ['next', 'gw', ...DRAIN]);
+    expect(r.err).toContain('service port gw TCP/443 is new: it joins the walk');
+    await ok(c, ['finish', 'gw', ...DRAIN]);
+    expect(evictions.map((e) => e.pod)).toEqual(['gw-0', 'gw-1']);
+    expect(evictions[1]!.weights).toEqual({ 'gw TCP/80': 0, 'gw TCP/443': 0 });
+    expectDrainedEvictions(evictions.slice(1), 1, 2);
+    expect(c.services[0]!.annotations[RS_WEIGHT_ANNOTATION]).toBe(edge);
+  });
+
+  it('a GitOps revert of the whole annotation between confirmation and deletion: nothing deleted until drained again, the writer named', async () => {
+    const { c, evictions } = cluster('gw', 1);
+    await ok(c, ['start', 'gw', '--image', 'gw=gw:2']);
+    const audit = c.beforeWrite;
+    let reverted = false;
+    c.beforeWrite = (what, body) => {
+      audit(what, body);
+      const record = (body as { annotations?: Record<string, string | null> } | undefined)?.annotations?.[RECORD];
+      if (!reverted && record && record.includes('"phase":"deleting"')) {
+        reverted = true;
+        c.otherWriter('gw', undefined, 'argocd-application-controller');
+      }
+    };
+    const r = await ok(c, ['next', 'gw', ...DRAIN]);
+    expect(reverted).toBe(true);
+    expect(r.err).toContain('the drain no longer holds: service "gw" TCP/80 gives gw-0 a weight above 0 (lb-rs-weight last written by argocd-application-controller)');
+    expect(r.err).toContain('pause its auto-sync');
+    expect(c.events.filter((e) => e.includes('DrainConfirmed: gw-0'))).toHaveLength(2);
+    expect(evictions.map((e) => e.pod)).toEqual(['gw-0']);
+    expectDrainedEvictions(evictions, 1);
+  });
+
+  it('finish after the annotation was reverted: drained and confirmed again before the scale-down', async () => {
+    const { c } = cluster('gw', 1);
+    await ok(c, ['start', 'gw', '--image', 'gw=gw:2']);
+    await ok(c, ['next', 'gw', ...DRAIN]);
+    let reverted = false;
+    const atScaleDown: number[] = [];
+    c.beforeWrite = (_what, body) => {
+      const change = body as { annotations?: Record<string, string | null>; replicas?: number } | undefined;
+      if (change?.replicas === 1) atScaleDown.push(weightOf(c.services[0]!.annotations[RS_WEIGHT_ANNOTATION], 'gw', { proto: 'TCP', port: 80 }, 1));
+      if (!reverted && change?.annotations?.[RECORD]?.includes('"phase":"confirmed"')) {
+        reverted = true;
+        c.otherWriter('gw', undefined);
+      }
+    };
+    const r = await ok(c, ['finish', 'gw', ...DRAIN]);
+    expect(reverted).toBe(true);
+    expect(r.err).toContain('the drain no longer holds: service "gw" TCP/80 gives gw-1 a weight above 0');
+    expect(c.events.filter((e) => e.includes('DrainConfirmed: surge pods'))).toHaveLength(2);
+    expect(atScaleDown).toEqual([0]);
+    expect(c.pods.map((p) => p.name)).toEqual(['gw-0']);
+  });
+
+  it('finish after replicas were raised by hand: refused, nothing scaled or deleted', async () => {
+    const { c } = cluster('gw', 2);
+    await ok(c, ['start', 'gw', '--image', 'gw=gw:2']);
+    await ok(c, ['next', 'gw', ...DRAIN]);
+    await c.patchStatefulSet('gw', c.sts!.resourceVersion, { replicas: 5 });
+    const pods = c.pods.map((p) => p.uid);
+    const r = await run(c, ['finish', 'gw', ...DRAIN]);
+    expect(r.code).toBe(3);
+    expect(r.err).toMatch(/has 5 replicas, not the 3 the walk set .* Nothing was deleted/);
+    expect(c.sts!.replicas).toBe(5);
+    expect(c.pods.map((p) => p.uid)).toEqual(pods);
+  });
+
+  it('updateStrategy switched to RollingUpdate mid-walk: the walk stops before its next change', async () => {
+    const { c, evictions } = cluster('gw', 2);
+    await ok(c, ['start', 'gw', '--image', 'gw=gw:2']);
+    c.sts = { ...c.sts!, updateStrategy: 'RollingUpdate' };
+    const services = JSON.stringify(c.services);
+    const r = await run(c, ['next', 'gw', ...DRAIN]);
+    expect(r.code).toBe(3);
+    expect(r.err).toContain('now has updateStrategy RollingUpdate');
+    expect(JSON.stringify(c.services)).toBe(services);
+    expect(evictions).toEqual([]);
+  });
+
+  it('a direct-access Service outside --service appearing mid-walk is refused by name before any deletion', async () => {
+    const { c, evictions } = cluster('gw', 1);
+    await ok(c, ['start', 'gw', '--image', 'gw=gw:2', '--service', 'gw']);
+    c.services = [...c.services, service({ name: 'gw-internal', resourceVersion: '9' })];
+    const r = await run(c, ['next', 'gw', ...DRAIN]);
+    expect(r.code).toBe(3);
+    expect(r.err).toContain('service "gw-internal" (direct access) also sends traffic to the pods of statefulset "gw" but is not one of --service (gw)');
+    expect(evictions).toEqual([]);
+  });
+});
+
+describe('no stuck states', () => {
+  it('abort with a batch in flight whose pods were never deleted (a crash between save and delete) restores them', async () => {
+    const { c, evictions } = cluster('gw', 2);
+    await ok(c, ['start', 'gw', '--image', 'gw=gw:2']);
+    // The state a crash right after saving `deleting` leaves: drained, pods untouched.
+    const record = recordOf(c);
+    record.batches[0] = { ...record.batches[0], phase: 'deleting', drainedAt: new Date().toISOString(), deleted: [{ pod: 'gw-0', uid: 'gw-uid-0' }] };
+    await saveRecord(c, c.sts!, record);
+    c.services = [{ ...c.services[0]!, annotations: { ...c.services[0]!.annotations, [RS_WEIGHT_ANNOTATION]: '{"defaultWeight":10,"groups":[{"key":{"proto":"TCP","port":80},"statefulSets":[{"name":"gw","weights":[{"weight":0,"podIndexes":[0]}]}]}]}' } }];
+    const r = await ok(c, ['abort', 'gw', ...DRAIN]);
+    expect(r.out).toContain('aborted');
+    expect(evictions).toEqual([]);
+    expect(c.pods.map((p) => p.uid)).toEqual(['gw-uid-0', 'gw-uid-1']);
+    expect(c.services[0]!.annotations[RS_WEIGHT_ANNOTATION]).toBeUndefined();
+  });
+
+  it('pods that come back broken can be rolled back', async () => {
+    const { c, evictions } = cluster('gw', 2);
+    await ok(c, ['start', 'gw', '--image', 'gw=gw:2']);
+    c.broken.add('gw:2');
+    const r = await run(c, ['next', 'gw', ...DRAIN]);
+    expect(r.code).toBe(3);
+    await ok(c, ['rollback', 'gw', ...DRAIN]);
+    await ok(c, ['finish', 'gw', ...DRAIN]);
+    expect(c.pods.map((p) => [p.name, p.containers[0]!.image, p.ready])).toEqual([['gw-0', 'gw:1', true], ['gw-1', 'gw:1', true]]);
+    expectDrainedEvictions(evictions, 2);
+  });
+
+  it('a record that is not valid JSON exits 3 and says what to do', async () => {
+    const { c } = cluster();
+    c.sts = { ...c.sts!, annotations: { [RECORD]: '{"version":1,' } };
+    for (const verb of ['next', 'finish', 'abort', 'rollback', 'start']) {
+      const r = await run(c, [verb, 'gw', ...(verb === 'start' ? ['--image', 'gw=gw:2'] : DRAIN)]);
+      expect(r.code, `${verb}: ${r.err}`).toBe(3);
+      expect(r.err).toMatch(/not valid JSON/);
+    }
+    expect(c.mutations).toEqual([]);
+  });
+
+  it('finish without a terminal and without --yes refuses before any change', async () => {
+    const { c } = cluster();
+    await ok(c, ['start', 'gw', '--image', 'gw=gw:2']);
+    await ok(c, ['next', 'gw', ...DRAIN]);
+    const before = [...c.mutations];
+    const r = await run(c, ['finish', 'gw', '--min-drain', '0s']);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('there is no terminal to ask on');
+    expect(c.mutations).toEqual(before);
+  });
+});
+
+describe('writes that land', () => {
+  it('a retried record write whose first attempt landed is recognised by reading back', async () => {
+    const { c } = cluster();
+    await ok(c, ['start', 'gw', '--image', 'gw=gw:2']);
+    const patch = c.patchStatefulSet.bind(c);
+    let first = true;
+    c.patchStatefulSet = async (name, rv, change) => {
+      const r = await patch(name, rv, change);
+      if (first) {
+        first = false;
+        // The response was lost; the retry finds the object moved: 409.
+        throw Object.assign(new Error('conflict'), { status: 409 });
+      }
+      return r;
+    };
+    const record = { ...recordOf(c), batchSize: 7 };
+    const saved = await saveRecord(c, c.sts!, record);
+    expect(JSON.parse(saved.annotations[RECORD]!).batchSize).toBe(7);
+  });
+
+  it('a lost lock stops the walk before its next change', async () => {
+    const { c } = cluster();
+    const writes: string[] = [];
+    const error = await withLock(
+      c,
+      makeUi({}, fakeIo()),
+      'gw',
+      'tester',
+      false,
+      async (guarded) => {
+        await guarded.patchStatefulSet('gw', c.sts!.resourceVersion, { annotations: { a: '1' } });
+        writes.push('first');
+        // Another session takes the lease; the next renewal (every 100 ms here) finds out.
+        c.leases.set('zerolossupgrade-gw', { holder: 'bob', acquiredAt: 'T', renewedAt: new Date().toISOString(), durationSeconds: 30, resourceVersion: '999' });
+        await new Promise((r) => setTimeout(r, 300));
+        await guarded.setServiceAnnotation('gw', c.services[0]!.resourceVersion, RS_WEIGHT_ANNOTATION, '{}');
+        writes.push('second');
+      },
+      0.3,
+    ).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(GateError);
+    expect((error as Error).message).toMatch(/another session took the lock .* stopped before the next change/);
+    expect(writes).toEqual(['first']);
+    expect(c.services[0]!.annotations[RS_WEIGHT_ANNOTATION]).toBeUndefined();
+    expect(c.leases.get('zerolossupgrade-gw')!.holder).toBe('bob');
+  });
+});
+
