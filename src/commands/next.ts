@@ -28,10 +28,13 @@ export interface NextArgs extends GlobalArgs {
   'drain-timeout': string;
   'force-after-timeout': boolean;
   'evidence-interval': string;
+  batches?: number;
 }
 
 export interface NextOptions {
   name: string;
+  /** Walk at most this many batches in this run (next and rollback). */
+  maxBatches: number;
   forceUnlock: boolean;
   dryRun: boolean;
   minDrainMs: number;
@@ -44,9 +47,12 @@ export function validateNextOptions(a: Omit<NextArgs, keyof GlobalArgs | 'yes'>)
   if (!Number.isInteger(zeroPoints) || zeroPoints < 1) {
     throw new UsageError(`--zero-points must be a whole number of 1 or more${Number.isNaN(zeroPoints) ? ', e.g. 3' : `, not "${zeroPoints}"`}`);
   }
+  const batches = a.batches;
+  if (batches !== undefined && (!Number.isInteger(batches) || batches < 1)) throw new UsageError(`--batches must be a whole number of 1 or more${Number.isNaN(batches) ? ', e.g. 1' : `, not "${batches}"`}`);
   if (a['force-after-timeout'] && !a['require-evidence']) throw new UsageError('--force-after-timeout is the policy of --require-evidence when --drain-timeout passes; pass both');
   return {
     name: a.statefulset,
+    maxBatches: batches ?? Infinity,
     forceUnlock: a['force-unlock'],
     dryRun: a['dry-run'],
     minDrainMs: parseDuration('min-drain', a['min-drain']),
@@ -70,7 +76,7 @@ export async function runNext(o: NextOptions, cluster: Cluster, ui: Ui, now: () 
     printPlan(ui, await planNextBatch(cluster, up, now()));
     return;
   }
-  await underLock(o, cluster, ui, now, opener, (ctx) => walkRemaining(ctx, o.name));
+  await underLock(o, cluster, ui, now, opener, (ctx) => walkRemaining(ctx, o.name, o.maxBatches));
 }
 
 export function drainOptions<T>(y: Argv<T>) {
@@ -84,7 +90,8 @@ export function drainOptions<T>(y: Argv<T>) {
     .option('zero-points', { type: 'number', default: 3, describe: 'Consecutive zero ConNum points (present, after weight 0) that count as drained' })
     .option('drain-timeout', { type: 'string', default: '15m', describe: 'How long one run waits for the evidence before it stops (nothing deleted)' })
     .option('force-after-timeout', { type: 'boolean', default: false, describe: 'With --require-evidence: when --drain-timeout passes with weight 0 but connections not drained, delete anyway' })
-    .option('evidence-interval', { type: 'string', default: '10s', describe: 'How often the evidence is read again' });
+    .option('evidence-interval', { type: 'string', default: '10s', describe: 'How often the evidence is read again' })
+    .option('batches', { type: 'number', describe: 'Walk at most this many batches, then stop (next, rollback; default: all, asking between them)' });
 }
 
 /** The yargs module of a command that walks (next, abort, rollback): same flags, same wiring. */

@@ -8,7 +8,7 @@ import { dryRunContext, underLock } from './walking.js';
 
 export async function runRollback(o: NextOptions, cluster: Cluster, ui: Ui, now: () => Date, opener: CloudOpener): Promise<void> {
   if (o.dryRun) return rollBack(await dryRunContext(o, cluster, ui, now), o.name, true);
-  await underLock(o, cluster, ui, now, opener, (ctx) => rollBack(ctx, o.name, false));
+  await underLock(o, cluster, ui, now, opener, (ctx) => rollBack(ctx, o.name, false, o.maxBatches));
 }
 
 export const rollbackCommand = (deps: Deps) =>

@@ -111,8 +111,8 @@ export async function walkBatch(ctx: WalkContext, start: Upgrade, index: number)
       case 'rebuilt': {
         // Give the weights back first, then record it done: a crash between the two gives them back again.
         up = (await syncWeights(ctx, up, ordinals)).up;
-        await save(advance(up.record, index, 'done', { doneAt: ctx.now().toISOString() }));
         ctx.ui.info(`restored ${names}: they serve real traffic again`);
+        await save(advance(up.record, index, 'done', { doneAt: ctx.now().toISOString() }));
         await audit(ctx, up.sts, 'Restored', `${names}: CLB weight restored by ${ctx.who}`);
         await showRestored(ctx, up.record, up.pods, ordinals);
         return up;
@@ -138,12 +138,13 @@ async function showRestored(ctx: WalkContext, record: UpgradeRecord, pods: PodSn
   if (!serving(view)) ctx.ui.warn(`the CLB does not yet show ${podNames(record.statefulSet, ordinals)} with weight above 0 and healthy on every listener`);
 }
 
-/** Walks the remaining batches, asking between them whether to go on or stop to soak. */
-export async function walkRemaining(ctx: WalkContext, name: string): Promise<void> {
+/** Walks the remaining batches (at most `maxBatches`), asking between them whether to go on or stop to soak. */
+export async function walkRemaining(ctx: WalkContext, name: string, maxBatches = Infinity): Promise<void> {
   // Read under the lock: what another operator did before we got it counts.
   let up = await readUpgrade(ctx.cluster, name);
   if (up.record.finish) throw new GateError(`the upgrade of "${name}" is finishing; run: kubectl zerolossupgrade finish ${name}`);
-  for (;;) {
+  if (!up.record.targetRevision) throw new GateError(`the start of the upgrade of "${name}" did not finish; run it again: kubectl zerolossupgrade start ${name}`);
+  for (let walked = 0; ; ) {
     const index = currentBatchIndex(up.record);
     if (index < 0) {
       ctx.ui.result(`every pod of statefulset "${name}" is ${up.record.rollback ? 'back on the original revision' : 'upgraded'}; next: kubectl zerolossupgrade finish ${name} -n ${ctx.cluster.namespace}`);
@@ -152,6 +153,10 @@ export async function walkRemaining(ctx: WalkContext, name: string): Promise<voi
     up = await walkBatch(ctx, up, index);
     const left = up.record.batches.filter((b) => b.phase !== 'done').length;
     if (left === 0) continue;
+    if (++walked >= maxBatches) {
+      ctx.ui.result(`walked ${walked} batch${walked === 1 ? '' : 'es'} (--batches); ${left} to go: kubectl zerolossupgrade next ${name} -n ${ctx.cluster.namespace}`);
+      return;
+    }
     const choice = await ctx.ui.choose(
       `Batch ${index + 1} done, ${left} to go. Watch the new pods under real traffic first?`,
       [

@@ -27,7 +27,26 @@ export async function retireSurge(ctx: WalkContext, start: Upgrade, reason: 'Upg
     return r.lost;
   };
 
+  const scaledBack = async () => {
+    const progress = ui.progress(`scaling back to ${up.record.originalReplicas} replicas`);
+    try {
+      await cluster.waitForPods(up.sts, (ps) => ps.every((p) => !surge.includes(p.ordinal)), ctx.timeoutMs);
+    } finally {
+      progress.done(`scaled back to ${up.record.originalReplicas} replicas`);
+    }
+    up = { ...up, ...(await cluster.readStatefulSetWithPods(name)) };
+    await save({ ...up.record, finish: { ...up.record.finish!, phase: 'scaled' } });
+  };
+
   while (surge.length > 0 && up.record.finish?.phase !== 'scaled') {
+    // A run that died right after its scale-down landed left the record one step behind.
+    if (up.record.finish?.phase === 'confirmed') {
+      up = { ...up, ...(await cluster.readStatefulSetWithPods(name)) };
+      if (up.sts.replicas === up.record.originalReplicas) {
+        await scaledBack();
+        break;
+      }
+    }
     // Scaling down without draining would cut the surge pods' connections: drain them first.
     if (!up.record.finish) {
       await save({ ...up.record, finish: { phase: 'drained', drainedAt: now().toISOString() } });
@@ -45,6 +64,7 @@ export async function retireSurge(ctx: WalkContext, start: Upgrade, reason: 'Upg
       continue;
     }
     await save({ ...up.record, finish: { ...up.record.finish!, phase: 'confirmed', confirmation } });
+    ui.info(`surge pods ${surgeNames}: ${confirmationText(confirmation)}`);
     await audit(ctx, up.sts, 'DrainConfirmed', `surge pods: ${confirmationText(confirmation)}`, confirmation.how === 'forced-after-timeout' ? 'Warning' : 'Normal');
 
     // Right before the scale-down: the StatefulSet as the walk left it, and the drain in place.
@@ -76,14 +96,7 @@ export async function retireSurge(ctx: WalkContext, start: Upgrade, reason: 'Upg
       await drainAgain(lost);
       continue;
     }
-    const progress = ui.progress(`scaling back to ${up.record.originalReplicas} replicas`);
-    try {
-      await cluster.waitForPods(up.sts, (ps) => ps.every((p) => !surge.includes(p.ordinal)), ctx.timeoutMs);
-    } finally {
-      progress.done(`scaled back to ${up.record.originalReplicas} replicas`);
-    }
-    up = { ...up, ...(await cluster.readStatefulSetWithPods(name)) };
-    await save({ ...up.record, finish: { ...up.record.finish!, phase: 'scaled' } });
+    await scaledBack();
   }
 
   // Every ordinal the walk drained gets back the weight it had before; nothing else changes.

@@ -10,7 +10,7 @@ import { audit, observed, podNames, readUpgrade, saveRecord, type WalkContext } 
 import { planNextBatch, printPlan, stsPatchStep } from './plan.js';
 import { syncWeights } from './services.js';
 
-export async function rollBack(ctx: WalkContext, name: string, dryRun: boolean): Promise<void> {
+export async function rollBack(ctx: WalkContext, name: string, dryRun: boolean, maxBatches = Infinity): Promise<void> {
   const { cluster, ui, now, who } = ctx;
   let up = await readUpgrade(cluster, name);
   if (up.record.finish?.phase === 'scaled') {
@@ -41,6 +41,7 @@ export async function rollBack(ctx: WalkContext, name: string, dryRun: boolean):
     }
     if (!(await ui.confirm(`Roll back "${name}"?`))) throw new CancelledError('not rolled back; nothing changed');
     const sts = await cluster.patchStatefulSet(name, up.sts.resourceVersion, change);
+    ui.info(`template of statefulset "${name}" back at revision ${original}`);
     await audit(ctx, sts, 'RolledBack', `by ${who}: template back to revision ${original}; walking back ${podNames(name, back.batches.flatMap((b) => b.ordinals))}`);
     const seen = await observed(cluster, name, 30_000);
     up = { ...seen, record: back };
@@ -54,5 +55,5 @@ export async function rollBack(ctx: WalkContext, name: string, dryRun: boolean):
     await syncWeights(ctx, up, finishing ? surgeOrdinals(up.record) : []);
   }
   if (dryRun) return printPlan(ui, await planNextBatch(cluster, await readUpgrade(cluster, name), now()));
-  await walkRemaining(ctx, name);
+  await walkRemaining(ctx, name, maxBatches);
 }

@@ -1,33 +1,8 @@
 // The real prompts, driven through a pseudo-terminal (util-linux `script`): answers typed as keys.
-import { spawn } from 'node:child_process';
 import { describe, expect, inject, it } from 'vitest';
 import { SIM_CREDENTIALS } from '../../sim/index.js';
 import { type Workload } from '../../sim/scenarios.js';
-import { adminClients, binary, runPlugin, useSimulator } from './support.js';
-
-/** Runs a command on a pty; each time `expect` shows up in the output, types `keys`. */
-function onTerminal(args: string[], script: [RegExp, string][], env: Record<string, string>): Promise<{ code: number | null; screen: string }> {
-  return new Promise((resolve) => {
-    const quoted = [binary, ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
-    const child = spawn('script', ['-qfec', quoted, '/dev/null'], { env: { ...env, TERM: 'xterm' }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let screen = '';
-    let step = 0;
-    const plain = () => screen.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '');
-    child.stdout.on('data', (d) => {
-      screen += d;
-      const next = script[step];
-      if (next && next[0].test(plain())) {
-        step++;
-        setTimeout(() => child.stdin.write(next[1]), 100);
-      }
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, screen: plain() });
-    });
-  });
-}
+import { adminClients, onTerminal, runPlugin, useSimulator } from './support.js';
 
 describe('interactive next on a terminal', () => {
   const ctx = useSimulator({ propagationDelayMs: 500, jitterMs: 100 }, { monitorPeriodMs: 1000 });

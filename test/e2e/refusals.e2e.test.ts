@@ -61,12 +61,12 @@ describe('refusals leave the cluster unchanged', () => {
     expect(await versions()).toEqual(before);
   });
 
-  it('finish too early lists the pods not yet upgraded and changes nothing', async () => {
+  it('finish too early lists the pods not yet walked and changes nothing', async () => {
     expect((await runPlugin(['start', 'ok', '--image', 'app=gw:2', '-n', ns])).code).toBe(0);
     const before = await versions();
     const r = await runPlugin(['finish', 'ok', '--yes', '-n', ns]);
     expect(r.code).toBe(3);
-    expect(r.stderr).toContain('error: pods not yet upgraded: ok-0, ok-1; walk them with: kubectl zerolossupgrade next ok');
+    expect(r.stderr).toContain('error: pods not yet walked: ok-0, ok-1; walk them with: kubectl zerolossupgrade next ok (or pass --force)');
     expect(await versions()).toEqual(before);
   });
 
@@ -83,7 +83,7 @@ describe('refusals leave the cluster unchanged', () => {
       expect(r.stdout).toMatch(/^dry run: nothing was changed\. In order, the command would:\n1\. /);
     }
     const next = await runPlugin(['next', 'ok', '--dry-run', '-n', ns]);
-    expect(next.stdout).toContain('DELETE pod ok-0');
+    expect(next.stdout).toContain('POST pods/ok-0/eviction');
     expect(await versions()).toEqual(before);
   });
 });

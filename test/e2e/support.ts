@@ -2,7 +2,8 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { AppsV1Api, CoreV1Api, KubeConfig, type V1StatefulSet } from '@kubernetes/client-node';
-import { afterAll, beforeAll, inject } from 'vitest';
+import { afterAll, beforeAll, expect, inject } from 'vitest';
+import type { PodDeletion } from '../../sim/controller.js';
 import type { ClbOptions } from '../../sim/clb.js';
 import { startSimulator, type Simulator } from '../../sim/index.js';
 import { ScenarioEnv } from '../../sim/scenarios.js';
@@ -126,4 +127,39 @@ export function runUntil(args: string[], marker: string): Promise<{ killed: bool
     child.stdout.resume();
     child.on('close', (code) => resolve({ killed, stderr, code }));
   });
+}
+
+/** Runs a command on a pty; each time `expect` shows up in the output, types `keys`. */
+export function onTerminal(args: string[], script: [RegExp, string][], env: Record<string, string>): Promise<{ code: number | null; screen: string; closedAt: number; errorAt?: number }> {
+  return new Promise((resolve) => {
+    const quoted = [binary, ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
+    const child = spawn('script', ['-qfec', quoted, '/dev/null'], { env: { ...env, TERM: 'xterm' }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let screen = '';
+    let step = 0;
+    const plain = () => screen.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '');
+    let errorAt: number | undefined;
+    child.stdout.on('data', (d) => {
+      screen += d;
+      if (errorAt === undefined && /^error: /m.test(plain())) errorAt = Date.now();
+      const next = script[step];
+      if (next && next[0].test(plain())) {
+        step++;
+        setTimeout(() => child.stdin.write(next[1]), 100);
+      }
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, screen: plain(), closedAt: Date.now(), errorAt });
+    });
+  });
+}
+
+/** Every deletion had a target on each listener of the Service, each at weight 0; at least `n` of them. */
+export function expectDeletionsDrained(deletions: PodDeletion[], n: number, listeners: string[]) {
+  expect(deletions.length).toBeGreaterThanOrEqual(n);
+  for (const d of deletions) {
+    expect(d.weights.map((x) => `${x.service} ${x.port}`).sort(), JSON.stringify(d)).toEqual([...listeners].sort());
+    for (const x of d.weights) expect({ pod: d.pod, ...x }).toEqual({ pod: d.pod, ...x, weight: 0 });
+  }
 }

@@ -352,6 +352,25 @@ describe('no stuck states', () => {
     expectDrainedEvictions(evictions, 2);
   });
 
+  it('finish killed right after its scale-down landed, before recording it, completes when run again', async () => {
+    const { c } = cluster('gw', 1);
+    await ok(c, ['start', 'gw', '--image', 'gw=gw:2']);
+    await ok(c, ['next', 'gw', ...DRAIN]);
+    const patch = c.patchStatefulSet.bind(c);
+    c.patchStatefulSet = async (name, rv, change) => {
+      const r = await patch(name, rv, change);
+      if (change.replicas === 1) throw Object.assign(new Error('the process died'), { code: 'ECONNRESET' });
+      return r;
+    };
+    expect((await run(c, ['finish', 'gw', ...DRAIN])).code).toBe(1);
+    expect(recordOf(c).finish.phase).toBe('confirmed');
+    c.patchStatefulSet = patch;
+    await ok(c, ['finish', 'gw', ...DRAIN]);
+    expect(recordOf(c)).toBeUndefined();
+    expect(c.pods.map((p) => p.name)).toEqual(['gw-0']);
+    expect(c.services[0]!.annotations[RS_WEIGHT_ANNOTATION]).toBeUndefined();
+  });
+
   it('a record that is not valid JSON exits 3 and says what to do', async () => {
     const { c } = cluster();
     c.sts = { ...c.sts!, annotations: { [RECORD]: '{"version":1,' } };
