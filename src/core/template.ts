@@ -15,9 +15,10 @@ function walk(a: unknown, b: unknown, path: string, out: string[]): void {
     return;
   }
   const isObject = (v: unknown) => v !== null && typeof v === 'object' && !Array.isArray(v);
-  if (isObject(a) && isObject(b)) {
-    const ra = a as Record<string, unknown>;
-    const rb = b as Record<string, unknown>;
+  // A map that appears or goes (annotations, a nodeSelector) is shown key by key.
+  if ((isObject(a) || a === undefined) && (isObject(b) || b === undefined)) {
+    const ra = (a ?? {}) as Record<string, unknown>;
+    const rb = (b ?? {}) as Record<string, unknown>;
     for (const k of [...new Set([...Object.keys(ra), ...Object.keys(rb)])].sort()) if (k !== '$patch') walk(ra[k], rb[k], path ? `${path}.${k}` : k, out);
     return;
   }

@@ -85,7 +85,7 @@ describe('every release and every way out', () => {
     });
     const rb = await plugin(w, ['rollback', 'gw', ...drain]);
     expect(rb.stderr).toContain('the template changed since start');
-    expect(rb.stderr).toContain('spec.template.metadata.annotations.kubectl.kubernetes.io/restartedAt: (none) ->');
+    expect(rb.stderr).toMatch(/spec\.template\.metadata\.annotations\.kubectl\.kubernetes\.io\/restartedAt: \(none\) -> 20\d\d-/);
     await plugin(w, ['finish', 'gw', ...drain]);
     const after = await pods(w);
     expect(after.map((p) => [p.metadata?.name, p.metadata?.labels?.['controller-revision-hash'], p.spec?.containers[0]?.image])).toEqual(

@@ -159,7 +159,8 @@ export function onTerminal(args: string[], script: [RegExp, string][], env: Reco
 export function expectDeletionsDrained(deletions: PodDeletion[], n: number, listeners: string[]) {
   expect(deletions.length).toBeGreaterThanOrEqual(n);
   for (const d of deletions) {
-    expect(d.weights.map((x) => `${x.service} ${x.port}`).sort(), JSON.stringify(d)).toEqual([...listeners].sort());
+    // The audit names Services namespace/name.
+    expect(d.weights.map((x) => `${x.service.split('/').pop()} ${x.port}`).sort(), JSON.stringify(d)).toEqual([...listeners].sort());
     for (const x of d.weights) expect({ pod: d.pod, ...x }).toEqual({ pod: d.pod, ...x, weight: 0 });
   }
 }
