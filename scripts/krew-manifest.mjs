@@ -15,7 +15,7 @@ them their traffic back. Every step is recorded on the StatefulSet, so an
 interrupted upgrade resumes where it stopped.`;
 
 const CAVEATS = `Run "kubectl zerolossupgrade --help" to start. The commands need to read and
-patch statefulsets and services, list, watch and delete pods, create events
+patch statefulsets and services, list and watch pods, evict pods (pods/eviction create), create events
 and hold a lease: see docs/rbac.yaml in the repository for the minimal Role.
 
 On macOS on Apple silicon the binary is unsigned; sign it once with:
