@@ -58,7 +58,8 @@ export class ConfigError extends CliError {
 }
 
 export function exitCodeOf(error: unknown): number {
-  if (error instanceof CliError) return error.exitCode;
+  // By shape, not class: the Kubernetes client is a separate bundle with its own copy of these classes.
+  if (error instanceof Error && typeof (error as { exitCode?: unknown }).exitCode === 'number') return (error as CliError).exitCode;
   if (error instanceof Error && error.name === 'ExitPromptError') return 130;
   return 1;
 }

@@ -132,6 +132,8 @@ export interface ServiceSnapshot {
   ports: ServicePortSnapshot[];
   /** Who last wrote each annotation (managedFields manager), by key. */
   annotationWriters: Record<string, string>;
+  /** The manager of the newest managedFields entry: who changed the Service last (a removal leaves no owner). */
+  lastWriter?: string;
 }
 
 /** A Service selects a set of labels when its (non-empty) selector matches them. */

@@ -15,10 +15,9 @@ import {
   type V1StatefulSet,
 } from '@kubernetes/client-node';
 import { randomBytes } from 'node:crypto';
-import { GateError } from '../core/errors.js';
 import type { LeaseState } from '../core/lock.js';
 import type { PodSnapshot, ServiceEvent, ServiceSnapshot, StatefulSetSnapshot } from '../core/workload.js';
-import { FIELD_MANAGER_NAME, type Eviction } from './types.js';
+import { FIELD_MANAGER_NAME, type Eviction, type PodWait } from './types.js';
 import { connect, translateApiError, withRetry, type ApiAction, type Connection } from './client.js';
 import { selectorString, toPodSnapshots, toServiceSnapshot, toStatefulSetSnapshot } from './convert.js';
 import type { ConnectionFlags } from './kubeconfig.js';
@@ -121,31 +120,31 @@ export class KubeCluster implements Cluster {
     }
   }
 
-  async waitForPods(sts: StatefulSetSnapshot, done: (pods: PodSnapshot[]) => boolean, timeoutMs: number): Promise<PodSnapshot[]> {
+  async waitForPods(sts: StatefulSetSnapshot, done: (pods: PodSnapshot[]) => boolean, timeoutMs: number): Promise<PodWait> {
     const selector = this.selectors.get(sts.name) ?? selectorString({ matchLabels: sts.selector });
     const list = () => this.call({ verb: 'list', resource: 'pods' }, () => this.core.listNamespacedPod({ namespace: this.namespace, labelSelector: selector }));
     // One list for the current state and the resourceVersion to watch from.
     const initial = await list();
     const now = toPodSnapshots(sts, initial.items);
-    if (done(now)) return now;
+    if (done(now)) return { pods: now, met: true };
     const byName = new Map<string, V1Pod>(initial.items.map((p) => [p.metadata!.name!, p]));
-    return new Promise<PodSnapshot[]>((resolve, reject) => {
+    return new Promise<PodWait>((resolve, reject) => {
       let abort: AbortController | undefined;
       let settled = false;
       let retry: NodeJS.Timeout | undefined;
-      const finish = (err?: Error, pods?: PodSnapshot[]) => {
+      const finish = (err?: Error, wait?: PodWait) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         clearTimeout(retry);
         abort?.abort();
         if (err) reject(err);
-        else resolve(pods!);
+        else resolve(wait!);
       };
-      const timer = setTimeout(() => finish(new GateError(`timed out after ${Math.round(timeoutMs / 1000)}s`)), timeoutMs);
+      const timer = setTimeout(() => finish(undefined, { pods: toPodSnapshots(sts, [...byName.values()]), met: false }), timeoutMs);
       const check = () => {
         const pods = toPodSnapshots(sts, [...byName.values()]);
-        if (done(pods)) finish(undefined, pods);
+        if (done(pods)) finish(undefined, { pods, met: true });
       };
       // The history the watch needs is gone (410): list again and watch from there.
       const relist = () => {

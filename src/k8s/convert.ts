@@ -26,6 +26,7 @@ export function toServiceSnapshot(s: V1Service): ServiceSnapshot {
     annotations: s.metadata?.annotations ?? {},
     ports: (s.spec?.ports ?? []).map((p) => ({ name: p.name, protocol: p.protocol ?? 'TCP', port: p.port, targetPort: p.targetPort ?? p.port })),
     annotationWriters: annotationWriters(s.metadata?.managedFields),
+    lastWriter: [...(s.metadata?.managedFields ?? [])].sort((a, b) => new Date(b.time ?? 0).getTime() - new Date(a.time ?? 0).getTime())[0]?.manager,
   };
 }
 

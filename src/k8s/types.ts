@@ -14,6 +14,12 @@ export interface StatefulSetChange {
 /** The name managedFields records for the plugin's writes, so a later writer can be told apart. */
 export const FIELD_MANAGER_NAME = 'kubectl-zerolossupgrade';
 
+/** What a wait for pods saw: the pods last seen, and whether the condition held. */
+export interface PodWait {
+  pods: PodSnapshot[];
+  met: boolean;
+}
+
 export type Eviction = { kind: 'evicted' } | { kind: 'gone' } | { kind: 'blocked'; reason: string };
 
 export interface Cluster {
@@ -30,8 +36,11 @@ export interface Cluster {
    * evicted, gone (already, or recreated under a new uid), or blocked by a budget, with its message.
    */
   evictPod(name: string, uid: string): Promise<Eviction>;
-  /** Watches the StatefulSet's pods until `done` holds for them, at most `timeoutMs`. */
-  waitForPods(sts: StatefulSetSnapshot, done: (pods: PodSnapshot[]) => boolean, timeoutMs: number): Promise<PodSnapshot[]>;
+  /**
+   * Watches the StatefulSet's pods until `done` holds for them, at most `timeoutMs`: the pods last
+   * seen, and whether `done` held. (A timeout is an answer, not an error.)
+   */
+  waitForPods(sts: StatefulSetSnapshot, done: (pods: PodSnapshot[]) => boolean, timeoutMs: number): Promise<PodWait>;
   /** Names of HorizontalPodAutoscalers that scale this StatefulSet. */
   autoscalersOf(name: string): Promise<string[]>;
   serviceEvents(name: string, since: Date): Promise<ServiceEvent[]>;

@@ -40,22 +40,19 @@ function notRebuilt(record: UpgradeRecord, pod: PodSnapshot | undefined): string
 export async function waitRebuilt(ctx: WalkContext, up: Upgrade, ordinals: number[]): Promise<PodSnapshot[]> {
   const names = podNames(up.record.statefulSet, ordinals);
   const progress = ctx.ui.progress(`waiting for ${names} to come back at revision ${up.record.targetRevision}, Running and Ready`);
-  let last: PodSnapshot[] = up.pods;
+  let wait;
   try {
-    const pods = await ctx.cluster.waitForPods(up.sts, (ps) => ((last = ps), ordinals.every((o) => isRebuilt(up.record, ps.find((p) => p.ordinal === o)))), ctx.timeoutMs);
-    progress.done(`${names}: back at the new revision, Running and Ready`);
-    return pods;
-  } catch (e) {
-    progress.done(`${names}: not ready`);
-    if (e instanceof GateError) {
-      const why = ordinals.filter((o) => !isRebuilt(up.record, last.find((p) => p.ordinal === o))).map((o) => `${up.record.statefulSet}-${o}: ${notRebuilt(up.record, last.find((p) => p.ordinal === o))}`);
-      throw new GateError(
-        `${names} did not become Ready at revision ${up.record.targetRevision} within --timeout (${formatDuration(ctx.timeoutMs)}): ${why.join('; ')}. They stay drained. ` +
-          `Look at them (kubectl describe pod -n ${ctx.cluster.namespace} ${up.record.statefulSet}-${ordinals[0]}), then run the same command again to keep waiting, or roll back`,
-      );
-    }
-    throw e;
+    wait = await ctx.cluster.waitForPods(up.sts, (ps) => ordinals.every((o) => isRebuilt(up.record, ps.find((p) => p.ordinal === o))), ctx.timeoutMs);
+  } finally {
+    progress.done(wait?.met ? `${names}: back at the new revision, Running and Ready` : `${names}: not ready`);
   }
+  if (wait.met) return wait.pods;
+  const last = wait.pods;
+  const why = ordinals.filter((o) => !isRebuilt(up.record, last.find((p) => p.ordinal === o))).map((o) => `${up.record.statefulSet}-${o}: ${notRebuilt(up.record, last.find((p) => p.ordinal === o))}`);
+  throw new GateError(
+    `${names} did not become Ready at revision ${up.record.targetRevision} within --timeout (${formatDuration(ctx.timeoutMs)}): ${why.join('; ')}. They stay drained. ` +
+      `Look at them (kubectl describe pod -n ${ctx.cluster.namespace} ${up.record.statefulSet}-${ordinals[0]}), then run the same command again to keep waiting, or roll back`,
+  );
 }
 
 /**

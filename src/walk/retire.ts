@@ -29,11 +29,13 @@ export async function retireSurge(ctx: WalkContext, start: Upgrade, reason: 'Upg
 
   const scaledBack = async () => {
     const progress = ui.progress(`scaling back to ${up.record.originalReplicas} replicas`);
+    let gone = false;
     try {
-      await cluster.waitForPods(up.sts, (ps) => ps.every((p) => !surge.includes(p.ordinal)), ctx.timeoutMs);
+      gone = (await cluster.waitForPods(up.sts, (ps) => ps.every((p) => !surge.includes(p.ordinal)), ctx.timeoutMs)).met;
     } finally {
-      progress.done(`scaled back to ${up.record.originalReplicas} replicas`);
+      progress.done(gone ? `scaled back to ${up.record.originalReplicas} replicas` : 'surge pods not gone yet');
     }
+    if (!gone) throw new GateError(`surge pods ${surgeNames} are still there after --timeout (${formatDuration(ctx.timeoutMs)}); they are drained. Run the same command again to keep waiting`);
     up = { ...up, ...(await cluster.readStatefulSetWithPods(name)) };
     await save({ ...up.record, finish: { ...up.record.finish!, phase: 'scaled' } });
   };

@@ -86,8 +86,10 @@ export async function lostDrains(ctx: WalkContext, start: Upgrade, ordinals: num
     for (const port of svc.ports) {
       const open = ordinals.filter((o) => weightOf(weights(current), up.record.statefulSet, port, o) !== 0);
       if (open.length === 0) continue;
-      const writer = current.annotationWriters[RS_WEIGHT_ANNOTATION];
-      const by = writer && writer !== FIELD_MANAGER_NAME ? ` (lb-rs-weight last written by ${writer})` : '';
+      // The annotation's own writer; when it was removed (no owner left), whoever changed the Service last.
+      const owner = current.annotationWriters[RS_WEIGHT_ANNOTATION];
+      const writer = owner && owner !== FIELD_MANAGER_NAME ? owner : !owner && current.lastWriter !== FIELD_MANAGER_NAME ? current.lastWriter : undefined;
+      const by = writer ? ` (lb-rs-weight last written by ${writer})` : '';
       lost.push(`service "${svc.name}" ${port.proto}/${port.port} gives ${podNames(up.record.statefulSet, open)} a weight above 0${by}`);
     }
   }

@@ -6,7 +6,7 @@ import { RS_WEIGHT_ANNOTATION, withoutZeroWeights, zeroWeightOrdinals } from '..
 import { classifyServices, malformedWeights, reconcilingWriters, DIRECT_ACCESS_ANNOTATION } from '../core/services.js';
 import { toStatusView } from '../core/status-view.js';
 import { RECORD_ANNOTATION, decodeRecord, encodeRecord, planBatches, reconcileServices, surgeOrdinals, type UpgradeRecord } from '../core/upgrade.js';
-import { settledRevision, type ContainerImage, type PodSnapshot, type ServiceSnapshot, type StatefulSetSnapshot } from '../core/workload.js';
+import { podTrouble, settledRevision, type ContainerImage, type PodSnapshot, type ServiceSnapshot, type StatefulSetSnapshot } from '../core/workload.js';
 import type { Cluster } from '../k8s/types.js';
 import type { Ui } from '../ui/terminal.js';
 import { audit, observed, podNames, saveRecord } from './context.js';
@@ -189,19 +189,16 @@ async function waitForSurge(o: StartPlan, cluster: Cluster, ui: Ui, record: Upgr
   if (surge.length > 0) {
     const names = podNames(o.name, surge);
     const progress = ui.progress(`waiting for surge pods ${names} to be Running and Ready at the new revision`);
+    let wait;
     try {
-      await cluster.waitForPods(current, (ps) => surge.every((s) => isRebuilt(withTarget, ps.find((p) => p.ordinal === s))), o.timeoutMs);
-    } catch (e) {
-      progress.done('surge pods not ready');
-      if (e instanceof GateError) {
-        const { pods } = await cluster.readStatefulSetWithPods(o.name);
-        const { podTrouble } = await import('../core/workload.js');
-        const why = surge.map((s) => `${o.name}-${s}: ${podTrouble(pods.find((p) => p.ordinal === s)) ?? 'not on the new revision'}`).join('; ');
-        throw new GateError(`surge pods did not become Ready within --timeout (${why}); the upgrade is recorded and no pod was drained. Fix them, then run the same command again, or stop with: kubectl zerolossupgrade abort ${o.name}`);
-      }
-      throw e;
+      wait = await cluster.waitForPods(current, (ps) => surge.every((s) => isRebuilt(withTarget, ps.find((p) => p.ordinal === s))), o.timeoutMs);
+    } finally {
+      progress.done(wait?.met ? `surge pods ${names} are Running and Ready` : 'surge pods not ready');
     }
-    progress.done(`surge pods ${names} are Running and Ready`);
+    if (!wait.met) {
+      const why = surge.map((s) => `${o.name}-${s}: ${podTrouble(wait.pods.find((p) => p.ordinal === s)) ?? 'not on the new revision'}`).join('; ');
+      throw new GateError(`surge pods did not become Ready within --timeout (${why}); the upgrade is recorded and no pod was drained. Fix them, then run the same command again, or stop with: kubectl zerolossupgrade abort ${o.name}`);
+    }
   }
   const after = await cluster.readStatefulSetWithPods(o.name);
   const { renderStatusTable } = await import('../ui/render.js');

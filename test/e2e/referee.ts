@@ -78,6 +78,7 @@ export class ApiReferee {
     const services = new Map<string, V1Service>();
     const pods = new Map<string, V1Pod>();
     const out: RefereedDeletion[] = [];
+    const counted = new Set<string>();
     for (const e of events) {
       const name = e.obj.metadata!.name!;
       if (e.kind === 'Service') {
@@ -89,7 +90,9 @@ export class ApiReferee {
       const before = pods.get(name);
       const owner = pod.metadata?.ownerReferences?.find((o) => o.kind === 'StatefulSet')?.name;
       const starts = (e.type === 'MODIFIED' && pod.metadata?.deletionTimestamp && !before?.metadata?.deletionTimestamp) || (e.type === 'DELETED' && before && !before.metadata?.deletionTimestamp);
-      if (starts && owner === statefulSet && before?.metadata?.uid === pod.metadata?.uid) {
+      // Once per pod (by uid), however many events its departure takes.
+      if (starts && owner === statefulSet && before?.metadata?.uid === pod.metadata?.uid && !counted.has(pod.metadata!.uid!)) {
+        counted.add(pod.metadata!.uid!);
         const ordinal = Number(name.slice(statefulSet.length + 1));
         const weights: Record<string, number> = {};
         for (const svc of services.values()) {

@@ -92,7 +92,8 @@ describe('every release and every way out', () => {
       ['gw-0', 'gw-1', 'gw-2', 'gw-3'].map((n) => [n, original, 'gw:1']),
     );
     const all = deletionsIn(w);
-    expect(all.map((d) => d.pod)).toEqual(['gw-0', 'gw-1', 'gw-3', 'gw-0', 'gw-1', 'gw-3', 'gw-4', 'gw-5']);
+    // The surge pods go highest ordinal first.
+    expect(all.map((d) => d.pod)).toEqual(['gw-0', 'gw-1', 'gw-3', 'gw-0', 'gw-1', 'gw-3', 'gw-5', 'gw-4']);
     // The third is the test's own undrained delete; every one the plugin made was drained.
     expectDeletionsDrained([...all.slice(0, 2), ...all.slice(3)], 7, ['gw 80']);
   });

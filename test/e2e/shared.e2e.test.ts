@@ -29,9 +29,12 @@ describe('safe while others change the cluster', () => {
     return r;
   };
   const annotation = async (ns: string, name: string) => (await core.readNamespacedService({ name, namespace: ns })).metadata?.annotations?.[RS_WEIGHT];
-  /** Another writer sets (or with null removes) lb-rs-weight, under its own field manager. */
+  /**
+   * Another writer sets (or with null removes) lb-rs-weight under its own field manager, stamping
+   * the Service as GitOps tools do (a tracking annotation), so managedFields keeps an entry for it.
+   */
   const otherWriter = (ns: string, name: string, value: string | null, fieldManager: string) =>
-    core.patchNamespacedService({ name, namespace: ns, fieldManager, body: { metadata: { annotations: { [RS_WEIGHT]: value } } } }, merge);
+    core.patchNamespacedService({ name, namespace: ns, fieldManager, body: { metadata: { annotations: { [RS_WEIGHT]: value, 'example.com/applied-by': `${fieldManager} ${Date.now()}` } } } }, merge);
   const withLoad = async <T>(vip: string, port: number, fn: () => Promise<T>): Promise<{ result: T; load: Awaited<LoadRun['done']> }> => {
     const run = runLoad({ ...BENCH_LOAD, host: vip, port });
     try {

@@ -52,8 +52,9 @@ describe('waitForPods', () => {
 
   it('lists again after 410 Gone and then sees the change', async () => {
     const cluster = openCluster({ kubeconfig, requestTimeoutMs: 0 });
-    const pods = await cluster.waitForPods(statefulSet(), (ps) => ps.length === 1 && ps[0]!.ready, 5000);
-    expect(pods[0]!.ready).toBe(true);
+    const wait = await cluster.waitForPods(statefulSet(), (ps) => ps.length === 1 && ps[0]!.ready, 5000);
+    expect(wait.met).toBe(true);
+    expect(wait.pods[0]!.ready).toBe(true);
     const watches = requests.filter((u) => u.includes('watch=true'));
     expect(watches.map((u) => new URL(u, 'http://x').searchParams.get('resourceVersion'))).toEqual(['10', '20']);
     expect(lists).toBe(2);

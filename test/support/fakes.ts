@@ -2,7 +2,7 @@
 import { PassThrough, Writable } from 'node:stream';
 import type { Deps } from '../../src/commands/common.js';
 import type { LeaseState } from '../../src/core/lock.js';
-import { GateError, NotFoundError } from '../../src/core/errors.js';
+import { NotFoundError } from '../../src/core/errors.js';
 import type { PodSnapshot, ServiceEvent, ServiceSnapshot, StatefulSetSnapshot } from '../../src/core/workload.js';
 import type { Cluster, Eviction, StatefulSetChange } from '../../src/k8s/types.js';
 import type { Io } from '../../src/ui/terminal.js';
@@ -219,7 +219,11 @@ export class FakeCluster implements Cluster {
       const annotations = { ...s.annotations };
       if (value === undefined) delete annotations['service.cloud.tencent.com/lb-rs-weight'];
       else annotations['service.cloud.tencent.com/lb-rs-weight'] = value;
-      return { ...s, annotations, resourceVersion: String(++this.store.rv), annotationWriters: { ...s.annotationWriters, 'service.cloud.tencent.com/lb-rs-weight': manager } };
+      const writers = { ...s.annotationWriters };
+      // managedFields keeps no owner for a field that was removed.
+      if (value === undefined) delete writers['service.cloud.tencent.com/lb-rs-weight'];
+      else writers['service.cloud.tencent.com/lb-rs-weight'] = manager;
+      return { ...s, annotations, resourceVersion: String(++this.store.rv), annotationWriters: writers, lastWriter: manager };
     });
   }
 
@@ -238,8 +242,8 @@ export class FakeCluster implements Cluster {
   }
 
   async waitForPods(_sts: StatefulSetSnapshot, done: (pods: PodSnapshot[]) => boolean) {
-    if (done(this.pods)) return this.pods;
-    throw new GateError('timed out');
+    // The controller here acts at once: what holds now is all a wait would see.
+    return { pods: this.pods, met: done(this.pods) };
   }
 
   async autoscalersOf() {
