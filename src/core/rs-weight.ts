@@ -51,17 +51,30 @@ export function parseRsWeight(text: string): RsWeight {
   const v = raw as RsWeight;
   if (v.defaultWeight !== undefined && !isInt(v.defaultWeight, 0, 100)) fail('defaultWeight must be an integer from 0 to 100');
   if (v.groups !== undefined && !Array.isArray(v.groups)) fail('groups must be an array');
+  const keys = new Set<string>();
   (v.groups ?? []).forEach((g, i) => {
     if (typeof g !== 'object' || g === null) fail(`groups[${i}] must be an object`);
     if (typeof g.key?.proto !== 'string' || !isInt(g.key?.port, 1, 65535)) fail(`groups[${i}].key needs "proto" (a string) and "port" (1-65535)`);
+    // Two readings of one port would make "drained" depend on which one TKE takes: refused.
+    const key = `${g.key.proto.toUpperCase()}/${g.key.port}`;
+    if (keys.has(key)) fail(`groups[${i}] repeats the port ${key}`);
+    keys.add(key);
+    const names = new Set<string>();
     if (g.statefulSets !== undefined && !Array.isArray(g.statefulSets)) fail(`groups[${i}].statefulSets must be an array`);
     (g.statefulSets ?? []).forEach((s, j) => {
       const at = `groups[${i}].statefulSets[${j}]`;
       if (typeof s?.name !== 'string' || s.name === '') fail(`${at}.name must be a non-empty string`);
+      if (names.has(s.name)) fail(`${at} repeats the StatefulSet "${s.name}" on ${key}`);
+      names.add(s.name);
       if (!Array.isArray(s.weights)) fail(`${at}.weights must be an array`);
+      const listed = new Set<number>();
       s.weights.forEach((w, k) => {
         if (!isInt(w?.weight, 0, 100)) fail(`${at}.weights[${k}].weight must be an integer from 0 to 100`);
         if (!Array.isArray(w.podIndexes) || !w.podIndexes.every((x) => isInt(x, 0, 1e9))) fail(`${at}.weights[${k}].podIndexes must be a list of ordinals`);
+        for (const o of w.podIndexes) {
+          if (listed.has(o)) fail(`${at} lists ordinal ${o} in two weights`);
+          listed.add(o);
+        }
       });
     });
   });
@@ -99,6 +112,11 @@ export interface WeightChange {
   statefulSet: string;
   /** Every port the Service has now. */
   ports: PortBaseline[];
+  /**
+   * Weights seen right before the walk drained an ordinal, by "PROTO/port" then ordinal: restored in
+   * preference to the baseline, so a colleague's change made before the drain is kept.
+   */
+  priors?: Record<string, Record<number, PriorWeight>>;
   /** Ordinals that must be at weight 0 after this write. */
   drain: number[];
   /** Ordinals the plugin drained and now gives back (ignored if also in `drain`). */
@@ -107,18 +125,36 @@ export interface WeightChange {
   original: string | undefined;
 }
 
-/** Same meaning: keys in any order, podIndexes in any order, entries in any order. */
-function canonical(v: unknown): unknown {
-  if (Array.isArray(v)) {
-    const items = v.map(canonical);
-    return items.every((x) => typeof x === 'number') ? [...(items as number[])].sort((a, b) => a - b) : items.map((x) => JSON.stringify(x)).sort();
-  }
-  if (v && typeof v === 'object') {
-    return Object.fromEntries(Object.keys(v as object).sort().map((k) => [k, canonical((v as Record<string, unknown>)[k])]));
-  }
-  return v;
+const extras = (o: Record<string, unknown>, known: string[]) => Object.fromEntries(Object.entries(o).filter(([k]) => !known.includes(k)).sort(([a], [b]) => a.localeCompare(b)));
+
+/**
+ * What a value means to TKE, as one string: the weight of every listed ordinal per port and
+ * StatefulSet, defaultWeight, and any field the plugin does not know. Entry order, how ordinals are
+ * split between entries of one weight, and empty entries, groups or arrays do not count.
+ */
+function meaning(v: RsWeight | undefined): string {
+  if (v === undefined) return 'none';
+  const groups = (v.groups ?? [])
+    .map((g) => {
+      const statefulSets = (g.statefulSets ?? [])
+        .map((s) => {
+          const byWeight = new Map<string, number[]>();
+          for (const w of s.weights) {
+            const k = JSON.stringify([w.weight, extras(w, ['weight', 'podIndexes'])]);
+            byWeight.set(k, [...(byWeight.get(k) ?? []), ...w.podIndexes]);
+          }
+          const weights = [...byWeight].filter(([, ords]) => ords.length > 0).map(([k, ords]) => [k, [...ords].sort((a, b) => a - b)]).sort((a, b) => String(a[0]).localeCompare(String(b[0])));
+          return { name: s.name, extra: extras(s, ['name', 'weights']), weights };
+        })
+        .filter((s) => s.weights.length > 0 || Object.keys(s.extra).length > 0)
+        .sort((a, b) => a.name.localeCompare(b.name));
+      return { key: `${g.key.proto.toUpperCase()}/${g.key.port}`, keyExtra: extras(g.key, ['proto', 'port']), extra: extras(g, ['key', 'statefulSets']), statefulSets };
+    })
+    .filter((g) => g.statefulSets.length > 0 || Object.keys(g.extra).length > 0 || Object.keys(g.keyExtra).length > 0)
+    .sort((a, b) => a.key.localeCompare(b.key));
+  return JSON.stringify({ defaultWeight: v.defaultWeight ?? TKE_DEFAULT_WEIGHT, extra: extras(v, ['defaultWeight', 'groups']), groups });
 }
-const sameMeaning = (a: RsWeight | undefined, b: RsWeight | undefined) => JSON.stringify(canonical(a ?? null)) === JSON.stringify(canonical(b ?? null));
+const sameMeaning = (a: RsWeight | undefined, b: RsWeight | undefined) => meaning(a) === meaning(b);
 
 function place(entry: StatefulSetEntry, ordinal: number, weight: number): void {
   const target = entry.weights.find((w) => w.weight === weight);
@@ -143,7 +179,6 @@ export function mergeWeights(live: string | undefined, c: WeightChange): string 
   let touched = false;
 
   for (const { key, baseline } of c.ports) {
-    const before = parseOrEmpty(baseline);
     let group = value.groups?.find((g) => sameKey(g.key, key));
     let entry = group?.statefulSets?.find((s) => s.name === c.statefulSet);
     const toRestore = restore.filter((o) => entry?.weights.some((w) => w.weight === 0 && w.podIndexes.includes(o)));
@@ -162,24 +197,21 @@ export function mergeWeights(live: string | undefined, c: WeightChange): string 
     entry.weights = entry.weights.map((w) => ({ ...w, podIndexes: w.podIndexes.filter((i) => !moving.includes(i)) }));
     for (const o of drain) place(entry, o, 0);
     for (const o of toRestore) {
-      const prior = priorWeight(baseline, c.statefulSet, key, o);
+      const prior = c.priors?.[`${key.proto.toUpperCase()}/${key.port}`]?.[o] ?? priorWeight(baseline, c.statefulSet, key, o);
       if (prior !== 'default') place(entry, o, prior.explicit);
     }
-    // Tidy what the walk emptied; what the baseline had stays.
-    const baselineEntry = entryOf(before, c.statefulSet, key);
-    entry.weights = entry.weights.filter((w) => w.podIndexes.length > 0 || baselineEntry?.weights.some((b) => b.weight === w.weight && b.podIndexes.length === 0));
-    if (entry.weights.length === 0 && !baselineEntry) group.statefulSets = group.statefulSets!.filter((s) => s !== entry);
-    const baselineGroup = before.groups?.find((g) => sameKey(g.key, key));
-    if (group.statefulSets!.length === 0 && !baselineGroup && Object.keys(group).every((k) => k === 'key' || k === 'statefulSets')) {
-      value.groups = value.groups.filter((g) => g !== group);
-    }
+    // Tidy what this edit emptied: an empty entry or group means nothing. (When the result means
+    // what the original meant, the original's own bytes, empties and all, are returned below.)
+    entry.weights = entry.weights.filter((w) => w.podIndexes.length > 0 || Object.keys(w).some((k) => k !== 'weight' && k !== 'podIndexes'));
+    if (entry.weights.length === 0 && Object.keys(entry).every((k) => k === 'name' || k === 'weights')) group.statefulSets = group.statefulSets!.filter((s) => s !== entry);
+    if (group.statefulSets!.length === 0 && Object.keys(group).every((k) => k === 'key' || k === 'statefulSets')) value.groups = value.groups.filter((g) => g !== group);
   }
   if (!touched) return live;
   // A value the walk creates starts as the procedure writes it: defaultWeight 10, then the groups.
   const out: RsWeight = live === undefined ? { defaultWeight: TKE_DEFAULT_WEIGHT, ...value } : value;
-  const shell = (out.groups ?? []).length === 0 && Object.keys(out).every((k) => k === 'groups' || (k === 'defaultWeight' && out.defaultWeight === TKE_DEFAULT_WEIGHT));
-  if (c.original === undefined && shell) return undefined;
   if (c.original !== undefined && sameMeaning(out, parseRsWeight(c.original))) return c.original;
+  // Nothing left but TKE's defaults: the same as no annotation, which is what the walk restores to.
+  if (meaning(out) === meaning({})) return undefined;
   if (live !== undefined && sameMeaning(out, parseRsWeight(live))) return live;
   return JSON.stringify(out);
 }

@@ -2,7 +2,7 @@
 // step takes a record and returns the next one; the commands write it before acting on it, so a
 // crash anywhere leaves a record from which the same command resumes.
 import { summaryLine, type EvidenceSummary } from './evidence.js';
-import { sameKey, type PortKey, type WeightChange } from './rs-weight.js';
+import { RS_WEIGHT_ANNOTATION, priorWeight, sameKey, type PortKey, type PriorWeight, type WeightChange } from './rs-weight.js';
 import { onRevision, type ContainerImage, type PodSnapshot, type ServiceSnapshot, type StatefulSetSnapshot } from './workload.js';
 
 export const RECORD_ANNOTATION = 'zerolossupgrade.io/upgrade';
@@ -38,7 +38,15 @@ export interface Batch {
   deleted?: { pod: string; uid: string }[];
   rebuiltAt?: string;
   doneAt?: string;
+  /** Weights read right before the drain, restored afterwards: see Priors. */
+  prior?: Priors;
 }
+
+/**
+ * "service PROTO/port" -> the weight each drained ordinal had right before the walk drained it, in
+ * the order of those ordinals (null: left to defaultWeight). What is given back is what was taken.
+ */
+export type Priors = Record<string, (number | null)[]>;
 
 export interface ServicePortRecord extends PortKey {
   /** For a port first seen mid-walk: lb-rs-weight when it was seen (its "before"). Absent: the Service's original. */
@@ -69,7 +77,7 @@ export interface UpgradeRecord {
   /** The Services named with --service at start; absent: every selecting direct-access Service. */
   servicesNamed?: string[];
   batches: Batch[];
-  finish?: { phase: 'drained' | 'confirmed' | 'scaled'; drainedAt: string; confirmation?: Confirmation };
+  finish?: { phase: 'drained' | 'confirmed' | 'scaled'; drainedAt: string; confirmation?: Confirmation; prior?: Priors };
   /** Set when the upgrade was turned back: the walk now returns pods to the original template. */
   rollback?: { at: string; by: string; from: ContainerImage[] };
 }
@@ -99,10 +107,45 @@ export function drainedOrdinals(r: UpgradeRecord): number[] {
  * The change one write makes to a Service's live lb-rs-weight in this state of the record: the
  * drained ordinals at 0, `restoring` given back their weights from before.
  */
+const priorKey = (service: string, p: PortKey) => `${service} ${p.proto.toUpperCase()}/${p.port}`;
+
+/** The weights the live Services give `ordinals` now, per port: recorded before they are drained. */
+export function capturePriors(r: UpgradeRecord, live: ServiceSnapshot[], ordinals: number[]): Priors {
+  const out: Priors = {};
+  for (const svc of r.services) {
+    const annotation = live.find((s) => s.name === svc.name)?.annotations[RS_WEIGHT_ANNOTATION];
+    for (const p of svc.ports) {
+      out[priorKey(svc.name, p)] = ordinals.map((o) => {
+        const w = priorWeight(annotation, r.statefulSet, p, o);
+        return w === 'default' ? null : w.explicit;
+      });
+    }
+  }
+  return out;
+}
+
+/** The recorded priors of one Service, by "PROTO/port" then ordinal, from every drain in flight. */
+function priorsOf(r: UpgradeRecord, service: string): Record<string, Record<number, PriorWeight>> {
+  const out: Record<string, Record<number, PriorWeight>> = {};
+  const drains = [...r.batches.map((b) => [b.ordinals, b.prior] as const), [surgeOrdinals(r), r.finish?.prior] as const];
+  for (const [ordinals, prior] of drains) {
+    for (const [key, weights] of Object.entries(prior ?? {})) {
+      if (!key.startsWith(`${service} `)) continue;
+      const port = key.slice(service.length + 1);
+      ordinals.forEach((o, i) => {
+        const w = weights[i];
+        if (w !== undefined) (out[port] ??= {})[o] = w === null ? 'default' : { explicit: w };
+      });
+    }
+  }
+  return out;
+}
+
 export function weightChange(r: UpgradeRecord, service: ServiceRecord, restoring: number[] = []): WeightChange {
   const nullable = (v: string | null | undefined) => (v === null ? undefined : v);
   return {
     statefulSet: r.statefulSet,
+    priors: priorsOf(r, service.name),
     ports: service.ports.map((p) => ({ key: { proto: p.proto, port: p.port }, baseline: nullable(p.baseline === undefined ? service.original : p.baseline) })),
     drain: drainedOrdinals(r).filter((o) => !restoring.includes(o)),
     restore: restoring,
@@ -168,9 +211,12 @@ export function expectedReplicas(r: UpgradeRecord): number {
  * What someone else changed on the StatefulSet since the walk began, in words that say what to do;
  * undefined when nothing. Checked before every change of `next` and `finish`.
  */
-export function driftOf(r: UpgradeRecord, sts: StatefulSetSnapshot, check: { revision: boolean } = { revision: true }): string | undefined {
+export function driftOf(r: UpgradeRecord, sts: StatefulSetSnapshot, check: { strategy: boolean; revision: boolean } = { strategy: true, revision: true }): string | undefined {
   const name = r.statefulSet;
-  if (sts.updateStrategy !== 'OnDelete') {
+  if (sts.ordinalsStart !== r.ordinalsStart) {
+    return `statefulset "${name}" now starts its ordinals at ${sts.ordinalsStart}, not ${r.ordinalsStart} (spec.ordinals.start changed): its controller now keeps other pods than the walk drains. Set it back to ${r.ordinalsStart}, then run the same command again`;
+  }
+  if (check.strategy && sts.updateStrategy !== 'OnDelete') {
     return `statefulset "${name}" now has updateStrategy ${sts.updateStrategy}: its controller replaces pods itself, undrained. Set it back to OnDelete (kubectl patch statefulset ${name} -p '{"spec":{"updateStrategy":{"type":"OnDelete"}}}'), then run the same command again`;
   }
   if (sts.replicas !== expectedReplicas(r)) {
@@ -184,7 +230,7 @@ export function driftOf(r: UpgradeRecord, sts: StatefulSetSnapshot, check: { rev
 
 /** A batch whose drain was lost goes back to drained: drained again now, confirmed again. */
 export function redrain(r: UpgradeRecord, index: number, at: string): UpgradeRecord {
-  return { ...r, batches: r.batches.map((b, i) => (i === index ? { ordinals: b.ordinals, phase: 'drained' as const, drainedAt: at } : b)) };
+  return { ...r, batches: r.batches.map((b, i) => (i === index ? { ordinals: b.ordinals, phase: 'drained' as const, drainedAt: at, ...(b.prior ? { prior: b.prior } : {}) } : b)) };
 }
 
 export function currentBatchIndex(r: UpgradeRecord): number {
@@ -236,7 +282,7 @@ export function rollbackRecord(r: UpgradeRecord, pods: PodSnapshot[], at: string
   const inFlight = r.batches.find((b) => b.phase !== 'pending' && b.phase !== 'done');
   const originals = Array.from({ length: r.originalReplicas }, (_, i) => r.ordinalsStart + i);
   const back = originals.filter((o) => !inFlight?.ordinals.includes(o) && !onRevision(pods.find((p) => p.ordinal === o), r.originalRevision));
-  const batches: Batch[] = inFlight ? [{ ordinals: inFlight.ordinals, phase: 'drained', drainedAt: inFlight.drainedAt }] : [];
+  const batches: Batch[] = inFlight ? [{ ordinals: inFlight.ordinals, phase: 'drained', drainedAt: inFlight.drainedAt, ...(inFlight.prior ? { prior: inFlight.prior } : {}) }] : [];
   for (let i = 0; i < back.length; i += r.batchSize) batches.push({ ordinals: back.slice(i, i + r.batchSize), phase: 'pending' });
   return {
     ...r,

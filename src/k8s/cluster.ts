@@ -109,7 +109,9 @@ export class KubeCluster implements Cluster {
           await this.core.createNamespacedPodEviction({ name, namespace: this.namespace, body });
           return { kind: 'evicted' as const };
         } catch (e) {
-          if (e instanceof ApiException && e.code === 429) return { kind: 'blocked' as const, reason: disruptionMessage(e.body) };
+          // A budget's refusal names it in the causes; any other 429 is the API server asking to slow down (retried).
+          const budget = e instanceof ApiException && e.code === 429 ? disruptionMessage(e.body) : undefined;
+          if (budget) return { kind: 'blocked' as const, reason: budget };
           throw e;
         }
       });
@@ -310,13 +312,14 @@ export class KubeCluster implements Cluster {
 }
 
 /** Which budget refused an eviction, as the API server says it. */
-function disruptionMessage(body: unknown): string {
+function disruptionMessage(body: unknown): string | undefined {
   try {
     const status = typeof body === 'string' ? JSON.parse(body) : (body as { message?: string; details?: { causes?: { reason?: string; message?: string }[] } });
     const cause = status?.details?.causes?.find((c: { reason?: string }) => c.reason === 'DisruptionBudget');
-    return cause?.message ?? status?.message ?? 'a PodDisruptionBudget allows no disruption now';
+    if (cause) return cause.message ?? 'a PodDisruptionBudget allows no disruption now';
+    return /disruption budget/i.test(status?.message ?? '') ? status.message : undefined;
   } catch {
-    return 'a PodDisruptionBudget allows no disruption now';
+    return undefined;
   }
 }
 

@@ -4,12 +4,15 @@
 // drain still holds, on every port of every Service that selects the pods now).
 import { CancelledError, GateError } from '../core/errors.js';
 import { serving, weightsUnreadable } from '../core/evidence.js';
-import { advance, confirmationText, currentBatchIndex, driftOf, redrain, type UpgradeRecord } from '../core/upgrade.js';
+import { advance, capturePriors, confirmationText, currentBatchIndex, driftOf, redrain, type UpgradeRecord } from '../core/upgrade.js';
 import { onRevision, type PodSnapshot } from '../core/workload.js';
 import { confirmDrain } from './confirm.js';
 import { audit, observed, podNames, readUpgrade, saveRecord, type Upgrade, type WalkContext } from './context.js';
 import { assertServing, evictWhenAllowed, waitRebuilt } from './pods.js';
-import { lostDrains, reportLostDrain, syncWeights } from './services.js';
+import { discoverServices, lostDrains, reportLostDrain, syncWeights } from './services.js';
+
+/** How often one run drains a batch again after someone undid it, before it gives up. */
+const MAX_DRAINS_LOST = 3;
 
 export function podLines(pods: PodSnapshot[], ordinals: number[], stsName: string): string[] {
   return ordinals.map((o) => {
@@ -35,10 +38,17 @@ export async function walkBatch(ctx: WalkContext, start: Upgrade, index: number)
   const save = async (record: UpgradeRecord) => {
     up = { ...up, sts: await saveRecord(ctx.cluster, up.sts, record), record };
   };
+  let drainsLost = 0;
   const stillDrained = async () => {
     const r = await lostDrains(ctx, up, ordinals);
     up = r.up;
-    if (r.lost.length > 0) reportLostDrain(ctx, r.lost);
+    if (r.lost.length > 0) {
+      // A writer that keeps undoing the drain (an unpaused GitOps loop) would keep the walk here for ever.
+      if (++drainsLost > MAX_DRAINS_LOST) {
+        throw new GateError(`the drain of ${names} was undone ${drainsLost} times in this run (${r.lost.join('; ')}); nothing was deleted. Stop whatever keeps rewriting lb-rs-weight (pause its auto-sync), then run the same command again`);
+      }
+      reportLostDrain(ctx, r.lost);
+    }
     return r.lost.length === 0;
   };
 
@@ -54,7 +64,10 @@ export async function walkBatch(ctx: WalkContext, start: Upgrade, index: number)
         ctx.ui.info(ctx.ui.errStyle.bold(`Batch ${index + 1} of ${up.record.batches.length}:`));
         for (const l of podLines(up.pods, ordinals, up.sts.name)) ctx.ui.info(l);
         if (!(await ctx.ui.confirm(`Drain ${names} (CLB weight 0 on every Service port)?`))) throw new CancelledError('not drained; nothing changed');
-        await save(advance(up.record, index, 'drained', { drainedAt: ctx.now().toISOString() }));
+        // What the Services give these pods right now is what they get back after the rebuild.
+        const found = await discoverServices(ctx, up);
+        up = found.up;
+        await save(advance(up.record, index, 'drained', { drainedAt: ctx.now().toISOString(), prior: capturePriors(up.record, found.live, ordinals) }));
         break;
       }
       case 'drained':
@@ -87,11 +100,13 @@ export async function walkBatch(ctx: WalkContext, start: Upgrade, index: number)
         break;
       }
       case 'deleting': {
-        up = await freshAndUndrifted(ctx, up);
         let drainLost = false;
         for (const d of batch().deleted ?? []) {
+          // The world right before each eviction: drift, and every other pod still serving.
+          up = await freshAndUndrifted(ctx, up);
           const p = up.pods.find((x) => x.name === d.pod);
           if (!p || p.uid !== d.uid || p.deleting) continue;
+          assertServing(up, ordinals, `deleting ${d.pod}`);
           // Checked right before each eviction, not once for the batch.
           if (!(await evictWhenAllowed(ctx, d, stillDrained))) {
             drainLost = true;

@@ -69,11 +69,19 @@ export async function withLock<T>(cluster: Cluster, ui: Ui, statefulSet: string,
   const timer = setInterval(() => {
     renewing = renewing.then(async () => {
       if (lost) return;
+      // Others judge the Lease by the renewTime this request carries: count from its sending.
+      const sentAt = Date.now();
       try {
         lease = await cluster.writeLease(name, lease.resourceVersion, me, acquiredAt, leaseSeconds);
-        renewedAt = Date.now();
+        renewedAt = sentAt;
       } catch (e) {
-        if ((e as { status?: number }).status === 409) lost = 'another session took the lock';
+        if ((e as { status?: number }).status !== 409) return;
+        // A retried renewal whose first attempt landed also ends in 409: the Lease says whose it is.
+        const now = await cluster.readLease(name).catch(() => undefined);
+        if (now?.holder === me) {
+          lease = now;
+          renewedAt = sentAt;
+        } else lost = 'another session took the lock';
       }
     });
   }, (leaseSeconds * 1000) / 3);

@@ -3,10 +3,10 @@
 // ordinal the walk drained its weight back, clear the record. Resumable like every other step.
 import { formatDuration } from '../core/duration.js';
 import { GateError } from '../core/errors.js';
-import { confirmationText, drainedOrdinals, surgeOrdinals, type UpgradeRecord } from '../core/upgrade.js';
+import { capturePriors, confirmationText, drainedOrdinals, driftOf, surgeOrdinals, type UpgradeRecord } from '../core/upgrade.js';
 import { confirmDrain } from './confirm.js';
 import { audit, podNames, saveRecord, type Upgrade, type WalkContext } from './context.js';
-import { lostDrains, reportLostDrain, syncWeights } from './services.js';
+import { discoverServices, lostDrains, reportLostDrain, syncWeights } from './services.js';
 
 export async function retireSurge(ctx: WalkContext, start: Upgrade, reason: 'UpgradeFinished' | 'UpgradeAborted'): Promise<void> {
   const { cluster, ui, now, who } = ctx;
@@ -17,14 +17,25 @@ export async function retireSurge(ctx: WalkContext, start: Upgrade, reason: 'Upg
   };
   const surge = surgeOrdinals(up.record);
   const surgeNames = podNames(name, surge);
+  let drainsLost = 0;
   const drainAgain = async (lost: string[]) => {
+    if (++drainsLost > 3) {
+      throw new GateError(`the drain of the surge pods ${surgeNames} was undone ${drainsLost} times in this run (${lost.join('; ')}); nothing was scaled down. Stop whatever keeps rewriting lb-rs-weight (pause its auto-sync), then run the same command again`);
+    }
     reportLostDrain(ctx, lost);
-    await save({ ...up.record, finish: { phase: 'drained', drainedAt: now().toISOString() } });
+    await save({ ...up.record, finish: { ...up.record.finish!, phase: 'drained', drainedAt: now().toISOString() } });
   };
+  // On the way out nothing refuses a changed set of Services: every one selecting the pods is drained.
   const stillDrained = async () => {
-    const r = await lostDrains(ctx, up, surge);
+    const r = await lostDrains(ctx, up, surge, 'exit');
     up = r.up;
     return r.lost;
+  };
+  // finish keeps the walk's rules; abort is the way out of a drifted walk, so only what makes the
+  // scale-down itself unsafe (the ordinals it removes) stops it.
+  const undrifted = () => {
+    const drift = driftOf(up.record, up.sts, { strategy: reason === 'UpgradeFinished', revision: reason === 'UpgradeFinished' && !up.record.rollback });
+    if (drift) throw new GateError(drift);
   };
 
   const scaledBack = async () => {
@@ -51,14 +62,18 @@ export async function retireSurge(ctx: WalkContext, start: Upgrade, reason: 'Upg
     }
     // Scaling down without draining would cut the surge pods' connections: drain them first.
     if (!up.record.finish) {
-      await save({ ...up.record, finish: { phase: 'drained', drainedAt: now().toISOString() } });
+      up = { ...up, ...(await cluster.readStatefulSetWithPods(name)) };
+      undrifted();
+      const found = await discoverServices(ctx, up, 'exit');
+      up = found.up;
+      await save({ ...up.record, finish: { phase: 'drained', drainedAt: now().toISOString(), prior: capturePriors(up.record, found.live, surge) } });
       ui.info(`drained surge pods ${surgeNames}`);
       await audit(ctx, up.sts, 'Drained', `surge pods ${surgeNames}: CLB weight 0 requested by ${who}`);
     }
     // --min-drain counts from the moment the Services actually carry the drain.
-    const synced = await syncWeights(ctx, up);
+    const synced = await syncWeights(ctx, up, [], 'exit');
     up = synced.up;
-    if (synced.changed) await save({ ...up.record, finish: { phase: 'drained', drainedAt: now().toISOString() } });
+    if (synced.changed) await save({ ...up.record, finish: { ...up.record.finish!, phase: 'drained', drainedAt: now().toISOString() } });
     const confirmation = await confirmDrain(ctx, up.record, up.pods, surge, up.record.finish!.drainedAt);
     let lost = await stillDrained();
     if (lost.length > 0) {
@@ -75,6 +90,7 @@ export async function retireSurge(ctx: WalkContext, start: Upgrade, reason: 'Upg
     let drainLost = false;
     for (let attempt = 1; !scaled && !drainLost; attempt++) {
       up = { ...up, ...(await cluster.readStatefulSetWithPods(name)) };
+      undrifted();
       const expected = up.record.originalReplicas + up.record.surge;
       if (up.sts.replicas !== expected) {
         throw new GateError(
@@ -102,7 +118,7 @@ export async function retireSurge(ctx: WalkContext, start: Upgrade, reason: 'Upg
   }
 
   // Every ordinal the walk drained gets back the weight it had before; nothing else changes.
-  up = (await syncWeights(ctx, up, drainedOrdinals(up.record))).up;
+  up = (await syncWeights(ctx, up, drainedOrdinals(up.record), 'exit')).up;
   const record = up.record;
   const sts = await saveRecord(cluster, up.sts, null);
   const confirmations = record.batches.filter((b) => b.confirmation).length + (record.finish?.confirmation ? 1 : 0);

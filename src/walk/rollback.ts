@@ -4,7 +4,7 @@
 // restore loop. Run again, it continues the walk back; `finish` ends it as usual.
 import { CancelledError, GateError } from '../core/errors.js';
 import { templateChanges } from '../core/template.js';
-import { RECORD_ANNOTATION, encodeRecord, rollbackRecord, surgeOrdinals } from '../core/upgrade.js';
+import { RECORD_ANNOTATION, driftOf, encodeRecord, rollbackRecord, surgeOrdinals } from '../core/upgrade.js';
 import { walkRemaining } from './batch.js';
 import { audit, observed, podNames, readUpgrade, saveRecord, type WalkContext } from './context.js';
 import { planNextBatch, printPlan, stsPatchStep } from './plan.js';
@@ -43,17 +43,20 @@ export async function rollBack(ctx: WalkContext, name: string, dryRun: boolean, 
     const sts = await cluster.patchStatefulSet(name, up.sts.resourceVersion, change);
     ui.info(`template of statefulset "${name}" back at revision ${original}`);
     await audit(ctx, sts, 'RolledBack', `by ${who}: template back to revision ${original}; walking back ${podNames(name, back.batches.flatMap((b) => b.ordinals))}`);
-    const seen = await observed(cluster, name, 30_000);
-    up = { ...seen, record: back };
-    // The controller reuses an equal revision; should it make a new one, pods must reach that one.
-    if (seen.sts.updateRevision && seen.sts.updateRevision !== back.targetRevision) {
-      ui.warn(`the StatefulSet controller made revision ${seen.sts.updateRevision} for the original template; walking back to it`);
-      const retargeted = { ...back, targetRevision: seen.sts.updateRevision };
-      up = { ...up, sts: await saveRecord(cluster, seen.sts, retargeted), record: retargeted };
-    }
-    // Surge pods of a stopped finish get their weight back; a batch in flight stays drained.
-    await syncWeights(ctx, up, finishing ? surgeOrdinals(up.record) : []);
   }
-  if (dryRun) return printPlan(ui, await planNextBatch(cluster, await readUpgrade(cluster, name), now()));
+  if (dryRun) return printPlan(ui, await planNextBatch(cluster, up, now()));
+  // Every run of the walk back, also one after a crash: both steps below are idempotent.
+  const seen = await observed(cluster, name, 30_000);
+  up = { ...seen, record: (await readUpgrade(cluster, name)).record };
+  if (seen.sts.updateRevision && seen.sts.updateRevision !== up.record.targetRevision) {
+    // The controller reuses an equal revision; should it name the same template anew, pods must reach that one.
+    const same = JSON.stringify(await cluster.revisionPatch(seen.sts.updateRevision)) === JSON.stringify(await cluster.revisionPatch(up.record.targetRevision!));
+    if (!same) throw new GateError(driftOf(up.record, seen.sts)!);
+    ui.warn(`the StatefulSet controller made revision ${seen.sts.updateRevision} for the original template; walking back to it`);
+    const retargeted = { ...up.record, targetRevision: seen.sts.updateRevision };
+    up = { ...up, sts: await saveRecord(cluster, seen.sts, retargeted), record: retargeted };
+  }
+  // Surge pods of a stopped finish serve again (they were drained for it); a batch in flight stays drained.
+  if (!up.record.finish) await syncWeights(ctx, up, surgeOrdinals(up.record));
   await walkRemaining(ctx, name, maxBatches);
 }

@@ -3,7 +3,7 @@
 import { GateError } from '../core/errors.js';
 import { RS_WEIGHT_ANNOTATION, mergeWeights, weightOf } from '../core/rs-weight.js';
 import { DIRECT_ACCESS_ANNOTATION, classifyServices, malformedWeights } from '../core/services.js';
-import { reconcileServices, weightChange } from '../core/upgrade.js';
+import { drainedOrdinals, reconcileServices, weightChange, type ServiceRecord, type UpgradeRecord } from '../core/upgrade.js';
 import type { ServiceSnapshot } from '../core/workload.js';
 import { FIELD_MANAGER_NAME } from '../k8s/types.js';
 import { podNames, saveRecord, type Upgrade, type WalkContext } from './context.js';
@@ -11,15 +11,55 @@ import { podNames, saveRecord, type Upgrade, type WalkContext } from './context.
 const weights = (s: ServiceSnapshot) => s.annotations[RS_WEIGHT_ANNOTATION];
 
 /**
- * Reads the LoadBalancer Services that select the pods now and brings the record up to date: a new
- * Service or port joins the walk (its value now counts as "before"), a removed one is dropped. The
- * record is saved before any Service is written, so a crash never leaves a drain it does not know.
+ * How discovery treats a world that no longer fits the walk. Walking forward it refuses; on the way
+ * out (finish, abort) it must not: a direct-access Service left out by --service is drained too, and
+ * no Service left at all means there is nothing to drain behind.
  */
-export async function discoverServices(ctx: WalkContext, up: Upgrade): Promise<{ up: Upgrade; live: ServiceSnapshot[] }> {
+export type Discovery = 'walk' | 'exit';
+
+/**
+ * Gives back the weights the walk took on a Service, or on some of its ports, that leave the walk
+ * (its selector changed, direct access was switched off, a port was removed), so no zero of ours is
+ * left behind on it.
+ */
+async function restoreLeaving(ctx: WalkContext, record: UpgradeRecord, leaving: ServiceRecord[]): Promise<void> {
+  const ordinals = drainedOrdinals(record);
+  if (ordinals.length === 0) return;
+  for (const svc of leaving) {
+    for (let attempt = 1; ; attempt++) {
+      let current: ServiceSnapshot;
+      try {
+        current = await ctx.cluster.readService(svc.name);
+      } catch (e) {
+        if ((e as { exitCode?: number; kind?: string }).kind === 'services') return; // gone: nothing left to restore
+        throw e;
+      }
+      const desired = mergeWeights(weights(current), { ...weightChange(record, svc, ordinals), drain: [] });
+      if (desired === weights(current)) break;
+      try {
+        await ctx.cluster.setServiceAnnotation(svc.name, current.resourceVersion, RS_WEIGHT_ANNOTATION, desired);
+        break;
+      } catch (e) {
+        if ((e as { status?: number }).status !== 409 || attempt >= 10) throw e;
+      }
+    }
+  }
+}
+
+/**
+ * Reads the LoadBalancer Services that select the pods now and brings the record up to date: a new
+ * Service or port joins the walk (its value now counts as "before"), one that leaves gets the
+ * weights the walk took back and is dropped. The record is saved before any Service is written, so
+ * a crash never leaves a drain it does not know.
+ */
+export async function discoverServices(ctx: WalkContext, up: Upgrade, mode: Discovery = 'walk'): Promise<{ up: Upgrade; live: ServiceSnapshot[] }> {
   const { cluster, ui } = ctx;
   const { sts, pods, record } = up;
   const classes = classifyServices(await cluster.listLoadBalancerServices(), sts, pods, record.servicesNamed);
-  if (classes.excluded.length > 0) {
+  if (classes.excluded.length > 0 && mode === 'exit') {
+    for (const s of classes.excluded) ui.warn(`service "${s.name}" (direct access) selects these pods but is not one of --service: it is drained too, so the surge pods leave without losing its traffic`);
+    classes.managed.push(...classes.excluded);
+  } else if (classes.excluded.length > 0) {
     const names = classes.excluded.map((s) => `"${s.name}"`).join(', ');
     throw new GateError(
       `service ${names} (direct access) also sends traffic to the pods of statefulset "${sts.name}" but is not one of --service (${record.servicesNamed!.join(', ')}): deleting behind it would lose its traffic. Nothing more was done. ` +
@@ -36,11 +76,19 @@ export async function discoverServices(ctx: WalkContext, up: Upgrade): Promise<{
     const bad = malformedWeights(s);
     if (bad) throw new GateError(`service "${s.name}" now has a malformed ${RS_WEIGHT_ANNOTATION} annotation: ${bad}. Nothing more was done; fix it, then run the same command again`);
   }
-  if (classes.managed.length === 0) {
+  if (classes.managed.length === 0 && mode === 'walk') {
     throw new GateError(`no direct-access LoadBalancer Service selects the pods of statefulset "${sts.name}" any more; nothing more was done. Put the Service back, or abort`);
   }
   const diff = reconcileServices(record, classes.managed, weights);
   if (diff.record === record) return { up, live: classes.managed };
+  // What leaves: whole Services, and ports of Services that stay.
+  const leaving: ServiceRecord[] = record.services.flatMap((old) => {
+    const now = diff.record.services.find((s) => s.name === old.name);
+    if (!now) return [old];
+    const ports = old.ports.filter((p) => !now.ports.some((q) => q.proto === p.proto && q.port === p.port));
+    return ports.length > 0 ? [{ ...old, ports }] : [];
+  });
+  await restoreLeaving(ctx, record, leaving);
   for (const name of diff.added) ui.warn(`service "${name}" now selects the pods too: it joins the walk and is drained with the others`);
   for (const port of diff.newPorts) ui.warn(`service port ${port} is new: it joins the walk and is drained with the others`);
   for (const name of diff.removed) ui.warn(`service "${name}" no longer selects the pods (or is gone): it leaves the walk`);
@@ -53,8 +101,8 @@ export async function discoverServices(ctx: WalkContext, up: Upgrade): Promise<{
  * conditionally on its resourceVersion; a conflict reads it again and recomputes. `restoring` are
  * the ordinals being given back their weights. Returns whether any Service had to change.
  */
-export async function syncWeights(ctx: WalkContext, start: Upgrade, restoring: number[] = []): Promise<{ up: Upgrade; changed: boolean }> {
-  const { up, live } = await discoverServices(ctx, start);
+export async function syncWeights(ctx: WalkContext, start: Upgrade, restoring: number[] = [], mode: Discovery = 'walk'): Promise<{ up: Upgrade; changed: boolean }> {
+  const { up, live } = await discoverServices(ctx, start, mode);
   let changed = false;
   for (const svc of up.record.services) {
     let current = live.find((s) => s.name === svc.name)!;
@@ -78,8 +126,8 @@ export async function syncWeights(ctx: WalkContext, start: Upgrade, restoring: n
  * Where the drain of `ordinals` does not hold right now, on every port of every selecting Service,
  * each with who last wrote the annotation; empty when it holds everywhere.
  */
-export async function lostDrains(ctx: WalkContext, start: Upgrade, ordinals: number[]): Promise<{ up: Upgrade; lost: string[] }> {
-  const { up, live } = await discoverServices(ctx, start);
+export async function lostDrains(ctx: WalkContext, start: Upgrade, ordinals: number[], mode: Discovery = 'walk'): Promise<{ up: Upgrade; lost: string[] }> {
+  const { up, live } = await discoverServices(ctx, start, mode);
   const lost: string[] = [];
   for (const svc of up.record.services) {
     const current = live.find((s) => s.name === svc.name)!;

@@ -50,8 +50,8 @@ describe('mergeWeights: the plugin owns only its drained ordinals', () => {
     expect(weightOf(next, 'dns', { proto: 'UDP', port: 53 }, 0)).toBe(40);
     expect([weightOf(next, 'gw', http, 0), weightOf(next, 'gw', http, 1)]).toEqual([10, 0]);
     const end = JSON.parse(drainOn(next, original, [], [1])!);
-    // The TCP/80 group was there before the walk: it stays, emptied by the colleague, not by us.
-    expect(end).toEqual({ defaultWeight: 10, owner: 'team-x', groups: [{ key: http, statefulSets: [] }, { key: { proto: 'UDP', port: 53 }, statefulSets: [{ name: 'dns', weights: [{ weight: 40, podIndexes: [0] }] }] }] });
+    // The TCP/80 group, emptied (by the colleague and the walk), means nothing and goes.
+    expect(end).toEqual({ defaultWeight: 10, owner: 'team-x', groups: [{ key: { proto: 'UDP', port: 53 }, statefulSets: [{ name: 'dns', weights: [{ weight: 40, podIndexes: [0] }] }] }] });
   });
 
   it('a restore does not undo what someone else set meanwhile on a drained ordinal', () => {
@@ -69,9 +69,27 @@ describe('mergeWeights: the plugin owns only its drained ordinals', () => {
     expect(drainOn(undefined, '{"defaultWeight":10}', [], [3])).toBeUndefined();
   });
 
-  it('an empty group or entry it created goes; one the baseline had stays', () => {
+  it('an empty group or entry it created goes; an original with empties comes back byte for byte', () => {
     const original = '{"groups":[{"key":{"proto":"TCP","port":80},"statefulSets":[]}]}';
     expect(drainOn(drainOn(original, original, [0], [], [http, admin]), original, [], [0], [http, admin])).toBe(original);
+    const withOther = '{"groups":[{"key":{"proto":"TCP","port":80}}]}';
+    const edited = JSON.stringify({ ...JSON.parse(drainOn(withOther, withOther, [0])!), note: 'x' });
+    expect(JSON.parse(drainOn(edited, withOther, [], [0])!)).toEqual({ groups: [], note: 'x' });
+  });
+
+  it('refuses values with two readings of one port: repeated groups, repeated StatefulSets, an ordinal in two weights', () => {
+    const g = (sts: string) => `{"key":{"proto":"TCP","port":80},"statefulSets":[${sts}]}`;
+    expect(() => parseRsWeight(`{"groups":[${g('')},${g('')}]}`)).toThrow('groups[1] repeats the port TCP/80');
+    expect(() => parseRsWeight(`{"groups":[${g('{"name":"gw","weights":[]},{"name":"gw","weights":[]}')}]}`)).toThrow('repeats the StatefulSet "gw" on TCP/80');
+    expect(() => parseRsWeight(`{"groups":[${g('{"name":"gw","weights":[{"weight":10,"podIndexes":[0]},{"weight":50,"podIndexes":[0]}]}')}]}`)).toThrow('lists ordinal 0 in two weights');
+  });
+
+  it('restores the weight seen right before the drain, in preference to the baseline', () => {
+    const colleague = '{"defaultWeight":10,"groups":[{"key":{"proto":"TCP","port":80},"statefulSets":[{"name":"gw","weights":[{"weight":50,"podIndexes":[2]}]}]}]}';
+    const base = { statefulSet: 'gw', ports: portsOf(undefined, http), original: undefined, priors: { 'TCP/80': { 2: { explicit: 50 } } } };
+    const drained = mergeWeights(colleague, { ...base, drain: [2], restore: [] });
+    expect(weightOf(drained, 'gw', http, 2)).toBe(0);
+    expect(mergeWeights(drained, { ...base, drain: [], restore: [2] })).toBe(colleague);
   });
 
   it('a port added mid-walk restores to the value it had when it was first seen', () => {
@@ -99,6 +117,7 @@ describe('mergeWeights: the plugin owns only its drained ordinals', () => {
     for (let run = 0; run < 200; run++) {
       const original = rand(2) ? undefined : JSON.stringify({ defaultWeight: 10, groups: [{ key: http, statefulSets: [{ name: 'a', weights: [{ weight: 20, podIndexes: [1] }] }, { name: 'b', weights: [{ weight: 0, podIndexes: [3] }] }] }] });
       let live = original;
+      let edits = 0;
       const walkers = ['a', 'b'].map((sts) => ({ sts, original: live, next: 0, drained: [] as number[] }));
       const weightsBefore = (sts: string) => [0, 1, 2, 3].map((o) => [weightOf(original, sts, http, o), weightOf(original, sts, admin, o)]);
       const expected = { a: weightsBefore('a'), b: weightsBefore('b') };
@@ -113,7 +132,7 @@ describe('mergeWeights: the plugin owns only its drained ordinals', () => {
         if (rand(4) === 0) {
           // A colleague adds another StatefulSet's custom weight meanwhile.
           const v = live === undefined ? { groups: [] } : JSON.parse(live);
-          v.groups = [...(v.groups ?? []), { key: { proto: 'TCP', port: 9000 + v.groups.length }, statefulSets: [{ name: 'other', weights: [{ weight: 55, podIndexes: [rand(5)] }] }] }];
+          v.groups = [...(v.groups ?? []), { key: { proto: 'TCP', port: 9000 + edits++ }, statefulSets: [{ name: 'other', weights: [{ weight: 55, podIndexes: [rand(5)] }] }] }];
           live = JSON.stringify(v);
         }
       }

@@ -16,6 +16,7 @@ interface Seen {
 
 export interface RefereedDeletion {
   pod: string;
+  uid: string;
   rv: number;
   /** "service proto/port" -> weight by the annotation at that resourceVersion. */
   weights: Record<string, number>;
@@ -101,7 +102,7 @@ export class ApiReferee {
           if (svc.spec?.type !== 'LoadBalancer' || svc.metadata?.annotations?.[DIRECT_ACCESS] !== 'true' || !selects) continue;
           for (const p of svc.spec?.ports ?? []) weights[`${svc.metadata!.name} ${p.protocol ?? 'TCP'}/${p.port}`] = weightFor(svc.metadata?.annotations?.[RS_WEIGHT], statefulSet, ordinal, p.protocol ?? 'TCP', p.port);
         }
-        out.push({ pod: name, rv: e.rv, weights });
+        out.push({ pod: name, uid: pod.metadata!.uid!, rv: e.rv, weights });
       }
       if (e.type === 'DELETED') pods.delete(name);
       else pods.set(name, pod);

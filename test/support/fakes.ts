@@ -277,7 +277,8 @@ export class FakeCluster implements Cluster {
   }
 
   async revisionPatch(revision: string) {
-    const known = [...this.pods.map((p) => [p.revision, p.containers] as const)].find(([r]) => r === revision)?.[1] ?? this.templates.get(revision);
+    const current = this.sts && revision === this.sts.updateRevision ? this.sts.containers : undefined;
+    const known = current ?? [...this.pods.map((p) => [p.revision, p.containers] as const)].find(([r]) => r === revision)?.[1] ?? this.templates.get(revision);
     if (known) this.templates.set(revision, known);
     return { spec: { template: { $patch: 'replace', metadata: { labels: { app: 'gw' } }, spec: { containers: known ?? [{ name: 'gw', image: `image-of-${revision}` }] } } } };
   }

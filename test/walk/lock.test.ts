@@ -1,0 +1,50 @@
+// Every other session judges the Lease by the renewTime a renewal request carried, so the lock
+// counts "renewed" from the sending, not from the answer: a slow renewal must not widen the gap.
+import { expect, it } from 'vitest';
+import { GateError } from '../../src/core/errors.js';
+import { decideLock } from '../../src/core/lock.js';
+import { RS_WEIGHT_ANNOTATION } from '../../src/core/rs-weight.js';
+import { makeUi } from '../../src/ui/terminal.js';
+import { withLock } from '../../src/walk/lock.js';
+import { FakeCluster, fakeIo, service, statefulSet } from '../support/fakes.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+it('no write goes out once another session may already have taken the Lease', async () => {
+  const c = new FakeCluster(statefulSet(), []);
+  c.services = [service()];
+  const write = c.writeLease.bind(c);
+  let calls = 0;
+  c.writeLease = async (...args) => {
+    calls++;
+    if (calls === 1) return write(...args);
+    if (calls === 2) {
+      // The renewal reaches the API server at once (renewTime = now), its answer comes back 250 ms later.
+      const lease = await write(...args);
+      await sleep(250);
+      return lease;
+    }
+    // The API server is overloaded from here on.
+    await sleep(150);
+    throw Object.assign(new Error('Service Unavailable'), { status: 503 });
+  };
+  const error = await withLock(
+    c,
+    makeUi({}, fakeIo()),
+    'gw',
+    'tester',
+    false,
+    async (guarded) => {
+      await sleep(520);
+      // Another operator's session now finds the Lease expired by its renewTime, and takes it.
+      const lease = c.leases.get('zerolossupgrade-gw')!;
+      expect(decideLock(lease, 'bob (other pid 1)', new Date(), false).kind).toBe('take');
+      c.leases.set('zerolossupgrade-gw', { ...lease, holder: 'bob (other pid 1)', renewedAt: new Date().toISOString() });
+      // Our next write must be refused.
+      await guarded.setServiceAnnotation('gw', c.services[0]!.resourceVersion, RS_WEIGHT_ANNOTATION, '{}');
+    },
+    0.3,
+  ).catch((e: unknown) => e);
+  expect(error).toBeInstanceOf(GateError);
+  expect(c.services[0]!.annotations[RS_WEIGHT_ANNOTATION]).toBeUndefined();
+}, 10_000);
