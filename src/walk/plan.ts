@@ -53,11 +53,13 @@ export async function planNextBatch(cluster: Cluster, up: Upgrade, now: Date): P
     r = advance(r, index, 'drained', { drainedAt: now.toISOString() });
     steps.push(recordStep(up, r));
   }
+  const confirming = ['pending', 'drained', 'confirmed'].includes(batch.phase);
   steps.push(...(await servicePatches(cluster, r, [], planned)));
-  steps.push({ request: `wait --min-drain, then ask the operator to confirm weight 0 and drained connections for ordinals ${batch.ordinals.join(', ')}` });
-  const leaving = up.pods.filter((p) => batch.ordinals.includes(p.ordinal) && !p.deleting && !onRevision(p, up.record.targetRevision));
+  if (confirming) steps.push({ request: `wait --min-drain, then ask the operator to confirm weight 0 and drained connections for ordinals ${batch.ordinals.join(', ')}` });
+  // From `deleting` on, only the recorded pods leave, and only while they are still those pods.
+  const leaving = up.pods.filter((p) => batch.ordinals.includes(p.ordinal) && !p.deleting && !onRevision(p, up.record.targetRevision) && (confirming || batch.deleted?.some((d) => d.uid === p.uid)));
   for (const p of leaving) steps.push({ request: `POST pods/${p.name}/eviction`, body: { deleteOptions: { preconditions: { uid: p.uid } } } });
-  steps.push({ request: `wait until ${batch.ordinals.map((o) => `${up.sts.name}-${o}`).join(', ')} are Running and Ready at revision ${up.record.targetRevision}` });
+  if (batch.phase !== 'rebuilt') steps.push({ request: `wait until ${batch.ordinals.map((o) => `${up.sts.name}-${o}`).join(', ')} are Running and Ready at revision ${up.record.targetRevision}` });
   steps.push(...(await servicePatches(cluster, r, batch.ordinals, planned)).map((s) => ({ ...s, request: `${s.request} (restore)` })));
   return steps;
 }
@@ -67,7 +69,7 @@ export async function planRetire(cluster: Cluster, up: Upgrade, now: Date): Prom
   const surge = surgeOrdinals(up.record);
   const steps: PlanStep[] = [];
   const planned: Planned = new Map();
-  if (surge.length > 0) {
+  if (surge.length > 0 && up.record.finish?.phase !== 'scaled') {
     const r = up.record.finish ? up.record : { ...up.record, finish: { phase: 'drained' as const, drainedAt: now.toISOString() } };
     steps.push(...(await servicePatches(cluster, r, [], planned)));
     steps.push({ request: `wait --min-drain, then ask the operator to confirm the surge pods ${surge.map((o) => `${up.sts.name}-${o}`).join(', ')} are drained` });

@@ -5,10 +5,22 @@
 import { CancelledError, GateError } from '../core/errors.js';
 import { templateChanges } from '../core/template.js';
 import { RECORD_ANNOTATION, driftOf, encodeRecord, rollbackRecord, surgeOrdinals } from '../core/upgrade.js';
+import type { Cluster } from '../k8s/types.js';
 import { walkRemaining } from './batch.js';
 import { audit, observed, podNames, readUpgrade, saveRecord, type WalkContext } from './context.js';
 import { planNextBatch, printPlan, stsPatchStep } from './plan.js';
 import { syncWeights } from './services.js';
+
+/** Refuses, saying how to walk back a finished upgrade, when no upgrade is in progress. */
+export async function refuseWithoutUpgrade(cluster: Cluster, name: string): Promise<void> {
+  const { sts: current } = await cluster.readStatefulSetWithPods(name);
+  if (current.annotations[RECORD_ANNOTATION]) return;
+  // A finished upgrade is undone the way it was done: a zero-loss walk to the images before it.
+  throw new GateError(
+    `no upgrade is in progress on statefulset "${name}", so there is nothing to roll back. To go back after a finished upgrade, walk to the previous images: ` +
+      `kubectl zerolossupgrade start ${name} ${current.containers.map((c) => `--image ${c.name}=PREVIOUS-IMAGE`).join(' ')} (kubectl rollout history statefulset ${name} lists the revisions)`,
+  );
+}
 
 export async function rollBack(ctx: WalkContext, name: string, dryRun: boolean, maxBatches = Infinity): Promise<void> {
   const { cluster, ui, now, who } = ctx;

@@ -394,6 +394,20 @@ describe('no stuck states', () => {
   });
 });
 
+describe('rollback without an upgrade in progress', () => {
+  it('says how to walk back a finished upgrade, and changes nothing', async () => {
+    const { c } = cluster();
+    await ok(c, ['start', 'gw', '--image', 'gw=gw:2']);
+    await ok(c, ['next', 'gw', ...DRAIN]);
+    await ok(c, ['finish', 'gw', ...DRAIN]);
+    const before = [...c.mutations];
+    const r = await run(c, ['rollback', 'gw', ...DRAIN]);
+    expect(r.code).toBe(3);
+    expect(r.err).toContain('no upgrade is in progress on statefulset "gw", so there is nothing to roll back. To go back after a finished upgrade, walk to the previous images: kubectl zerolossupgrade start gw --image gw=PREVIOUS-IMAGE');
+    expect(c.mutations).toEqual(before);
+  });
+});
+
 describe('writes that land', () => {
   it('a retried record write whose first attempt landed is recognised by reading back', async () => {
     const { c } = cluster();
