@@ -22,7 +22,10 @@ function expectRefereed(deletions: RefereedDeletion[], pods: string[], listeners
 describe('safe while others change the cluster', () => {
   const ctx = useSimulator({ propagationDelayMs: 1000, jitterMs: 300 });
   const { apps, core, kc } = adminClients();
-  const drain = ['--yes', '--min-drain', '2s'];
+  const drain = ['--yes', '--min-drain', '3s'];
+  // The blind --min-drain must outlast every client connection: here the long-lived ones live 1.5 s.
+  // (Connections that outlive a fixed drain are what the drain evidence is for.)
+  const load = { ...BENCH_LOAD, longLivedLifetimeMs: 1500 };
   const plugin = async (ns: string, args: string[], expected = 0) => {
     const r = await runPlugin([...args, '-n', ns]);
     expect(r.code, `${args.join(' ')}:\n${r.stderr}`).toBe(expected);
@@ -36,13 +39,14 @@ describe('safe while others change the cluster', () => {
   const otherWriter = (ns: string, name: string, value: string | null, fieldManager: string) =>
     core.patchNamespacedService({ name, namespace: ns, fieldManager, body: { metadata: { annotations: { [RS_WEIGHT]: value, 'example.com/applied-by': `${fieldManager} ${Date.now()}` } } } }, merge);
   const withLoad = async <T>(vip: string, port: number, fn: () => Promise<T>): Promise<{ result: T; load: Awaited<LoadRun['done']> }> => {
-    const run = runLoad({ ...BENCH_LOAD, host: vip, port });
+    const run = runLoad({ ...load, host: vip, port });
     try {
       await sleep(1500);
       const result = await fn();
       // Longer than the slowest propagation, so a late weight change would still hit the load.
       await sleep(2500);
-      return { result, load: await (run.stop(), run.done) };
+      run.stop();
+      return { result, load: await run.done };
     } finally {
       run.stop();
     }
@@ -119,6 +123,8 @@ describe('safe while others change the cluster', () => {
     expect(deletions.map((d) => d.pod)).toEqual(['gw-0', 'gw-1', 'gw-2', 'gw-3']);
     expectDeletionsDrained(deletions.slice(0, 1), 1, ['gw 80']);
     expectDeletionsDrained(deletions.slice(1), 3, ['gw 80', 'gw 443']);
+    expect(referee.history('gw-2'), JSON.stringify(referee.history('gw-2'))).toBeDefined();
+    console.log(JSON.stringify(['gw-0', 'gw-1', 'gw-2'].map((p) => referee.history(p).filter((h) => !h.includes('kube-controller-manager\/Update","kwok') || h.includes('deleting')))));
     expectRefereed(referee.deletions('gw').filter((d) => d.pod !== 'gw-3').slice(1), ['gw-1', 'gw-2'], ['gw TCP/80', 'gw TCP/443']);
     // The colleague's entry is there, and nothing of the walk's is left.
     expect(await annotation(w.namespace, 'gw')).toBe('{"defaultWeight":10,"groups":[{"key":{"proto":"TCP","port":80},"statefulSets":[{"name":"edge","weights":[{"weight":0,"podIndexes":[5]}]}]}]}');
