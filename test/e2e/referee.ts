@@ -73,18 +73,6 @@ export class ApiReferee {
     for (const a of this.aborts) a.abort();
   }
 
-  /** The events seen for one pod name, in order: for a failure message. */
-  history(pod: string): string[] {
-    return [...this.seen]
-      .filter((e) => e.kind === 'Pod' && e.obj.metadata?.name === pod)
-      .sort((a, b) => a.rv - b.rv)
-      .map((e) => {
-        const why = ((e.obj as V1Pod).status?.conditions ?? []).find((c) => c.type === 'DisruptionTarget');
-        const node = (e.obj as V1Pod).spec?.nodeName;
-        return `${e.rv} ${e.type} ${e.obj.metadata?.uid?.slice(0, 8)}${e.obj.metadata?.deletionTimestamp ? ' deleting' : ''}${why ? ` ${why.reason}: ${why.message}` : ''}${node ? ` on ${node}` : ''} ${JSON.stringify(e.obj.metadata?.managedFields?.map((m) => `${m.manager}/${m.operation}${m.subresource ? `/${m.subresource}` : ''}`))}`;
-      });
-  }
-
   /** Every pod departure of `statefulSet`, with the annotation's weights at that instant. */
   deletions(statefulSet: string): RefereedDeletion[] {
     const events = [...this.seen].sort((a, b) => a.rv - b.rv);
