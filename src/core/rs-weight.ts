@@ -224,6 +224,24 @@ export function zeroWeightOrdinals(annotation: string | undefined, statefulSet: 
   return [...out].sort((a, b) => a - b);
 }
 
+/** The value with `ordinals` of `statefulSet` no longer listed at weight 0 on any port (left to the default). */
+export function withoutZerosOf(annotation: string, statefulSet: string, ordinals: number[]): string | undefined {
+  const v = structuredClone(parseRsWeight(annotation));
+  let changed = false;
+  for (const g of v.groups ?? []) {
+    for (const s of g.statefulSets ?? []) {
+      if (s.name !== statefulSet) continue;
+      for (const w of s.weights) {
+        if (w.weight !== 0 || !w.podIndexes.some((o) => ordinals.includes(o))) continue;
+        w.podIndexes = w.podIndexes.filter((o) => !ordinals.includes(o));
+        changed = true;
+      }
+      s.weights = s.weights.filter((w) => w.podIndexes.length > 0);
+    }
+  }
+  return changed ? JSON.stringify(v) : annotation;
+}
+
 /** The value with every weight-0 entry of `statefulSet` removed (undefined when nothing else is left). */
 export function withoutZeroWeights(annotation: string, statefulSet: string): string | undefined {
   const v = structuredClone(parseRsWeight(annotation));

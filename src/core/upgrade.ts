@@ -2,7 +2,7 @@
 // step takes a record and returns the next one; the commands write it before acting on it, so a
 // crash anywhere leaves a record from which the same command resumes.
 import { summaryLine, type EvidenceSummary } from './evidence.js';
-import { RS_WEIGHT_ANNOTATION, priorWeight, sameKey, type PortKey, type PriorWeight, type WeightChange } from './rs-weight.js';
+import { RS_WEIGHT_ANNOTATION, priorWeight, sameKey, withoutZerosOf, type PortKey, type PriorWeight, type WeightChange } from './rs-weight.js';
 import { onRevision, type ContainerImage, type PodSnapshot, type ServiceSnapshot, type StatefulSetSnapshot } from './workload.js';
 
 export const RECORD_ANNOTATION = 'zerolossupgrade.io/upgrade';
@@ -78,6 +78,11 @@ export interface UpgradeRecord {
   servicesNamed?: string[];
   batches: Batch[];
   finish?: { phase: 'drained' | 'confirmed' | 'scaled'; drainedAt: string; confirmation?: Confirmation; prior?: Priors };
+  /**
+   * The surge pods' priors of a finish that a rollback stopped: their weights are still to be given
+   * back (the next command of the walk does it first), then this goes.
+   */
+  surgePrior?: Priors;
   /** Set when the upgrade was turned back: the walk now returns pods to the original template. */
   rollback?: { at: string; by: string; from: ContainerImage[] };
 }
@@ -127,7 +132,7 @@ export function capturePriors(r: UpgradeRecord, live: ServiceSnapshot[], ordinal
 /** The recorded priors of one Service, by "PROTO/port" then ordinal, from every drain in flight. */
 function priorsOf(r: UpgradeRecord, service: string): Record<string, Record<number, PriorWeight>> {
   const out: Record<string, Record<number, PriorWeight>> = {};
-  const drains = [...r.batches.map((b) => [b.ordinals, b.prior] as const), [surgeOrdinals(r), r.finish?.prior] as const];
+  const drains = [...r.batches.map((b) => [b.ordinals, b.prior] as const), [surgeOrdinals(r), r.finish?.prior ?? r.surgePrior] as const];
   for (const [ordinals, prior] of drains) {
     for (const [key, weights] of Object.entries(prior ?? {})) {
       if (!key.startsWith(`${service} `)) continue;
@@ -173,7 +178,14 @@ export interface ServiceDiff {
  * their ports now. A Service or port seen for the first time gets its value at this moment as its
  * "before"; one that is gone is dropped.
  */
-export function reconcileServices(r: UpgradeRecord, live: ServiceSnapshot[], annotation: (s: ServiceSnapshot) => string | undefined): ServiceDiff {
+export function reconcileServices(r: UpgradeRecord, live: ServiceSnapshot[], value: (s: ServiceSnapshot) => string | undefined): ServiceDiff {
+  // A Service or port that joins while ordinals are drained may carry those zeros already (a copy of
+  // a drained Service): they are the walk's, not its "before".
+  const drained = drainedOrdinals(r);
+  const annotation = (s: ServiceSnapshot) => {
+    const text = value(s);
+    return text === undefined || drained.length === 0 ? text : withoutZerosOf(text, r.statefulSet, drained);
+  };
   const added: string[] = [];
   const newPorts: string[] = [];
   const services = live.map((s): ServiceRecord => {
@@ -291,6 +303,9 @@ export function rollbackRecord(r: UpgradeRecord, pods: PodSnapshot[], at: string
     originalImages: r.targetImages,
     targetImages: r.originalImages,
     batches,
+    // A finish under way stops: its surge pods are to get their weights back.
+    finish: undefined,
+    ...(r.finish && r.finish.phase !== 'scaled' ? { surgePrior: r.finish.prior ?? {} } : {}),
     rollback: { at, by, from: r.targetImages },
   };
 }

@@ -9,7 +9,7 @@ import { onRevision, type PodSnapshot } from '../core/workload.js';
 import { confirmDrain } from './confirm.js';
 import { audit, observed, podNames, readUpgrade, saveRecord, type Upgrade, type WalkContext } from './context.js';
 import { assertServing, evictWhenAllowed, waitRebuilt } from './pods.js';
-import { discoverServices, lostDrains, reportLostDrain, syncWeights } from './services.js';
+import { discoverServices, lostDrains, reportLostDrain, restoreStoppedFinish, syncWeights } from './services.js';
 
 /** How often one run drains a batch again after someone undid it, before it gives up. */
 const MAX_DRAINS_LOST = 3;
@@ -159,6 +159,7 @@ export async function walkRemaining(ctx: WalkContext, name: string, maxBatches =
   let up = await readUpgrade(ctx.cluster, name);
   if (up.record.finish) throw new GateError(`the upgrade of "${name}" is finishing; run: kubectl zerolossupgrade finish ${name}`);
   if (!up.record.targetRevision) throw new GateError(`the start of the upgrade of "${name}" did not finish; run it again: kubectl zerolossupgrade start ${name}`);
+  up = await restoreStoppedFinish(ctx, up);
   for (let walked = 0; ; ) {
     const index = currentBatchIndex(up.record);
     if (index < 0) {

@@ -54,6 +54,8 @@ export async function withLock<T>(cluster: Cluster, ui: Ui, statefulSet: string,
   }
   if (decision.takeover) ui.warn(`taking over the lock of ${current!.holder} (lease ${name})`);
   const acquiredAt = new Date().toISOString();
+  // Counted from the sending, as every other session counts it from the renewTime it carries.
+  let renewedAt = Date.now();
   let lease: LeaseState;
   try {
     lease = await cluster.writeLease(name, current?.resourceVersion, me, acquiredAt, leaseSeconds);
@@ -63,7 +65,6 @@ export async function withLock<T>(cluster: Cluster, ui: Ui, statefulSet: string,
     }
     throw e;
   }
-  let renewedAt = Date.now();
   let lost: string | undefined;
   let renewing = Promise.resolve();
   const timer = setInterval(() => {

@@ -1,7 +1,7 @@
 // --dry-run: the exact requests a command would send, in order, computed by the same code that
 // sends them; nothing is changed and no lock is taken.
 import { RS_WEIGHT_ANNOTATION, mergeWeights } from '../core/rs-weight.js';
-import { RECORD_ANNOTATION, advance, currentBatchIndex, drainedOrdinals, encodeRecord, surgeOrdinals, weightChange, type UpgradeRecord } from '../core/upgrade.js';
+import { RECORD_ANNOTATION, advance, capturePriors, currentBatchIndex, drainedOrdinals, encodeRecord, surgeOrdinals, weightChange, type UpgradeRecord } from '../core/upgrade.js';
 import { onRevision } from '../core/workload.js';
 import { annotationPatch, statefulSetPatch } from '../k8s/patches.js';
 import type { Cluster, StatefulSetChange } from '../k8s/types.js';
@@ -50,7 +50,9 @@ export async function planNextBatch(cluster: Cluster, up: Upgrade, now: Date): P
   const planned: Planned = new Map();
   let r = up.record;
   if (batch.phase === 'pending') {
-    r = advance(r, index, 'drained', { drainedAt: now.toISOString() });
+    // As the run does: what the Services give these pods now is what they get back.
+    const live = await Promise.all(r.services.map((s) => cluster.readService(s.name)));
+    r = advance(r, index, 'drained', { drainedAt: now.toISOString(), prior: capturePriors(r, live, batch.ordinals) });
     steps.push(recordStep(up, r));
   }
   const confirming = ['pending', 'drained', 'confirmed'].includes(batch.phase);

@@ -6,11 +6,11 @@ import { GateError } from '../core/errors.js';
 import { capturePriors, confirmationText, drainedOrdinals, driftOf, surgeOrdinals, type UpgradeRecord } from '../core/upgrade.js';
 import { confirmDrain } from './confirm.js';
 import { audit, podNames, saveRecord, type Upgrade, type WalkContext } from './context.js';
-import { discoverServices, lostDrains, reportLostDrain, syncWeights } from './services.js';
+import { discoverServices, lostDrains, reportLostDrain, restoreStoppedFinish, syncWeights } from './services.js';
 
 export async function retireSurge(ctx: WalkContext, start: Upgrade, reason: 'UpgradeFinished' | 'UpgradeAborted'): Promise<void> {
   const { cluster, ui, now, who } = ctx;
-  let up = start;
+  let up = await restoreStoppedFinish(ctx, start, 'exit');
   const name = up.sts.name;
   const save = async (record: UpgradeRecord) => {
     up = { ...up, sts: await saveRecord(cluster, up.sts, record), record };
@@ -88,8 +88,14 @@ export async function retireSurge(ctx: WalkContext, start: Upgrade, reason: 'Upg
     // A conflict (the controller wrote status meanwhile) checks both again; it does not ask again.
     let scaled = false;
     let drainLost = false;
+    let landed = false;
     for (let attempt = 1; !scaled && !drainLost; attempt++) {
       up = { ...up, ...(await cluster.readStatefulSetWithPods(name)) };
+      // A retried scale-down whose first attempt landed comes back as a conflict: it is ours.
+      if (attempt > 1 && up.sts.replicas === up.record.originalReplicas) {
+        landed = true;
+        break;
+      }
       undrifted();
       const expected = up.record.originalReplicas + up.record.surge;
       if (up.sts.replicas !== expected) {
@@ -114,6 +120,7 @@ export async function retireSurge(ctx: WalkContext, start: Upgrade, reason: 'Upg
       await drainAgain(lost);
       continue;
     }
+    if (landed) up = { ...up, ...(await cluster.readStatefulSetWithPods(name)) };
     await scaledBack();
   }
 

@@ -9,7 +9,6 @@ import type { Cluster } from '../k8s/types.js';
 import { walkRemaining } from './batch.js';
 import { audit, observed, podNames, readUpgrade, saveRecord, type WalkContext } from './context.js';
 import { planNextBatch, printPlan, stsPatchStep } from './plan.js';
-import { syncWeights } from './services.js';
 
 /** Refuses, saying how to walk back a finished upgrade, when no upgrade is in progress. */
 export async function refuseWithoutUpgrade(cluster: Cluster, name: string): Promise<void> {
@@ -25,7 +24,8 @@ export async function refuseWithoutUpgrade(cluster: Cluster, name: string): Prom
 export async function rollBack(ctx: WalkContext, name: string, dryRun: boolean, maxBatches = Infinity): Promise<void> {
   const { cluster, ui, now, who } = ctx;
   let up = await readUpgrade(cluster, name);
-  if (up.record.finish?.phase === 'scaled') {
+  // A finish whose scale-down landed but was not recorded yet is as far along as a recorded one.
+  if (up.record.finish?.phase === 'scaled' || (up.record.finish?.phase === 'confirmed' && up.sts.replicas === up.record.originalReplicas)) {
     throw new GateError(`the upgrade of "${name}" has already scaled back; complete it with: kubectl zerolossupgrade finish ${name}, then start an upgrade back to ${up.record.originalImages.map((c) => `${c.name}=${c.image}`).join(', ')}`);
   }
   if (!up.record.rollback) {
@@ -68,7 +68,6 @@ export async function rollBack(ctx: WalkContext, name: string, dryRun: boolean, 
     const retargeted = { ...up.record, targetRevision: seen.sts.updateRevision };
     up = { ...up, sts: await saveRecord(cluster, seen.sts, retargeted), record: retargeted };
   }
-  // Surge pods of a stopped finish serve again (they were drained for it); a batch in flight stays drained.
-  if (!up.record.finish) await syncWeights(ctx, up, surgeOrdinals(up.record));
+  // walkRemaining first gives the surge pods of a stopped finish their weights back.
   await walkRemaining(ctx, name, maxBatches);
 }

@@ -3,7 +3,7 @@
 import { GateError } from '../core/errors.js';
 import { RS_WEIGHT_ANNOTATION, mergeWeights, weightOf } from '../core/rs-weight.js';
 import { DIRECT_ACCESS_ANNOTATION, classifyServices, malformedWeights } from '../core/services.js';
-import { drainedOrdinals, reconcileServices, weightChange, type ServiceRecord, type UpgradeRecord } from '../core/upgrade.js';
+import { drainedOrdinals, reconcileServices, surgeOrdinals, weightChange, type ServiceRecord, type UpgradeRecord } from '../core/upgrade.js';
 import type { ServiceSnapshot } from '../core/workload.js';
 import { FIELD_MANAGER_NAME } from '../k8s/types.js';
 import { podNames, saveRecord, type Upgrade, type WalkContext } from './context.js';
@@ -31,10 +31,17 @@ async function restoreLeaving(ctx: WalkContext, record: UpgradeRecord, leaving: 
       try {
         current = await ctx.cluster.readService(svc.name);
       } catch (e) {
-        if ((e as { exitCode?: number; kind?: string }).kind === 'services') return; // gone: nothing left to restore
+        if ((e as { kind?: string }).kind === 'services') break; // gone: nothing left to restore on it
         throw e;
       }
-      const desired = mergeWeights(weights(current), { ...weightChange(record, svc, ordinals), drain: [] });
+      let desired: string | undefined;
+      try {
+        desired = mergeWeights(weights(current), { ...weightChange(record, svc, ordinals), drain: [] });
+      } catch (e) {
+        // Someone broke its lb-rs-weight: it leaves the walk anyway, and must not block the way out.
+        ctx.ui.warn(`service "${svc.name}" leaves the walk, but its ${RS_WEIGHT_ANNOTATION} cannot be read (${(e as Error).message}); give ${podNames(record.statefulSet, ordinals)} their weights back on it by hand`);
+        break;
+      }
       if (desired === weights(current)) break;
       try {
         await ctx.cluster.setServiceAnnotation(svc.name, current.resourceVersion, RS_WEIGHT_ANNOTATION, desired);
@@ -142,6 +149,17 @@ export async function lostDrains(ctx: WalkContext, start: Upgrade, ordinals: num
     }
   }
   return { up, lost };
+}
+
+/**
+ * A rollback that stopped a finish leaves the surge pods drained: the first command of the walk to
+ * run after it (rollback itself, next, finish, abort) gives them their weights back, then forgets.
+ */
+export async function restoreStoppedFinish(ctx: WalkContext, start: Upgrade, mode: Discovery = 'walk'): Promise<Upgrade> {
+  if (!start.record.surgePrior || start.record.finish) return start;
+  const { up } = await syncWeights(ctx, start, surgeOrdinals(start.record), mode);
+  const { surgePrior: _, ...record } = up.record;
+  return { ...up, sts: await saveRecord(ctx.cluster, up.sts, record), record };
 }
 
 /** Says what undid the drain and what to do about it, once per cause. */
