@@ -30,7 +30,7 @@ async function describeDrain(ctx: WalkContext, record: UpgradeRecord, pods: PodS
     ui.info(`  ${p?.name ?? `${record.statefulSet}-${o}`}  IP ${p?.ip ?? '-'}  node ${p?.node ?? '-'}`);
   }
   for (const svc of record.services) {
-    const lb = (await ctx.cluster.readService(svc.name)).annotations[LOADBALANCE_ID_ANNOTATION];
+    const lb = (await ctx.cluster.readService(svc.name).catch(() => undefined))?.annotations[LOADBALANCE_ID_ANNOTATION];
     ui.info(`  service ${svc.name}: listeners ${svc.ports.map((p) => `${p.proto}/${p.port}`).join(', ')}${lb ? `; CLB ${lb}: https://console.cloud.tencent.com/clb/detail?id=${lb}` : ''}`);
   }
 }

@@ -110,7 +110,13 @@ export class DrainEvidence {
   private async serviceListeners(cluster: Cluster, record: UpgradeRecord): Promise<ListenerRef[]> {
     const out: ListenerRef[] = [];
     for (const svc of record.services) {
-      const lbId = (await cluster.readService(svc.name)).annotations[LOADBALANCE_ID_ANNOTATION];
+      // A Service deleted since it was recorded has no listeners left to read (discovery drops it).
+      const service = await cluster.readService(svc.name).catch((e: unknown) => {
+        if ((e as { kind?: string }).kind === 'services') return undefined;
+        throw e;
+      });
+      if (!service) continue;
+      const lbId = service.annotations[LOADBALANCE_ID_ANNOTATION];
       for (const p of svc.ports) out.push({ service: svc.name, lbId, protocol: p.proto, port: p.port });
     }
     return out;
