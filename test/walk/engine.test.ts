@@ -2,17 +2,14 @@
 // every release, every way out, other writers, drift. Every eviction is audited at the instant it
 // is asked for: the weight each Service port gives that ordinal then must be 0.
 import { describe, expect, it } from 'vitest';
-import { main } from '../../src/app.js';
-import { runNext, validateNextOptions } from '../../src/commands/next.js';
 import { GateError } from '../../src/core/errors.js';
 import { RS_WEIGHT_ANNOTATION, weightOf } from '../../src/core/rs-weight.js';
-import { makeUi, type Ui } from '../../src/ui/terminal.js';
+import { makeUi } from '../../src/ui/terminal.js';
 import { saveRecord } from '../../src/walk/context.js';
 import { withLock } from '../../src/walk/lock.js';
-import { FakeCluster, fakeDeps, fakeIo, pod, service, statefulSet } from '../support/fakes.js';
+import { FakeCluster, fakeIo, service } from '../support/fakes.js';
+import { DRAIN, RECORD, ok, oneBatch, recordOf, run, settled } from '../support/walk.js';
 
-const RECORD = 'zerolossupgrade.io/upgrade';
-const DRAIN = ['--yes', '--min-drain', '0s', '--timeout', '1s'];
 
 interface Eviction {
   pod: string;
@@ -20,17 +17,9 @@ interface Eviction {
   weights: Record<string, number>;
 }
 
-/** A settled StatefulSet on one revision; currentRevision is stale, as under OnDelete it always is. */
+/** A settled StatefulSet (see settled) whose evictions are audited at the instant they are asked for. */
 function cluster(name = 'gw', replicas = 3, store?: FakeCluster['store']) {
-  const sts = statefulSet({ name, replicas, currentRevision: `${name}-first`, updateRevision: `${name}-r1`, selector: { app: name }, podLabels: { app: name }, containers: [{ name: 'gw', image: 'gw:1' }] });
-  const c = new FakeCluster(sts, Array.from({ length: replicas }, (_, i) => pod(i, { name: `${name}-${i}`, uid: `${name}-uid-${i}`, revision: `${name}-r1`, containers: [{ name: 'gw', image: 'gw:1' }], labels: { app: name } })));
-  // Revision names as the controller derives them from the template, so a rollback finds the original again.
-  const first = c.revisionOf([{ name: 'gw', image: 'gw:1' }]);
-  c.sts = { ...c.sts!, updateRevision: first };
-  c.pods = c.pods.map((p) => ({ ...p, revision: first }));
-  if (store) c.store = store;
-  else c.services = [service()];
-  c.controller = true;
+  const c = settled(name, replicas, store);
   const evictions: Eviction[] = [];
   c.beforeWrite = (what) => {
     const m = /^evict pod (.+)-(\d+)$/.exec(what);
@@ -45,18 +34,6 @@ function cluster(name = 'gw', replicas = 3, store?: FakeCluster['store']) {
   return { c, evictions };
 }
 
-async function run(c: FakeCluster, args: string[]) {
-  const deps = fakeDeps(c);
-  const code = await main(args, deps);
-  return { code, out: deps.io.stdout.text, err: deps.io.stderr.text };
-}
-
-async function ok(c: FakeCluster, args: string[]) {
-  const r = await run(c, args);
-  expect(r.code, r.err).toBe(0);
-  return r;
-}
-
 /** Every eviction happened with weight 0 on every port of every selecting Service; at least `n` of them. */
 function expectDrainedEvictions(evictions: Eviction[], n: number, ports = 1) {
   expect(evictions.length).toBeGreaterThanOrEqual(n);
@@ -66,7 +43,6 @@ function expectDrainedEvictions(evictions: Eviction[], n: number, ports = 1) {
   }
 }
 
-const recordOf = (c: FakeCluster) => (c.sts!.annotations[RECORD] ? JSON.parse(c.sts!.annotations[RECORD]!) : undefined);
 const revisions = (c: FakeCluster) => c.pods.map((p) => `${p.name}@${p.revision}`);
 
 describe('every release, not just the first', () => {
@@ -87,8 +63,7 @@ describe('every release, not just the first', () => {
     const beforeV4 = c.pods[0]!.revision;
     await ok(c, ['start', 'gw', '--image', 'gw=gw:4']);
     // Walk one batch, then turn around.
-    const soak: Ui = { ...makeUi({ yes: true }, fakeIo()), choose: async () => 'soak' as never };
-    await runNext(validateNextOptions({ statefulset: 'gw', 'min-drain': '0s', timeout: '1s', 'force-unlock': false, 'dry-run': false, 'cloud-credentials': 'off', 'require-evidence': false, 'zero-points': 3, 'drain-timeout': '1s', 'force-after-timeout': false, 'evidence-interval': '1s' }), c, soak, () => new Date(), async () => ({ off: 'off' }));
+    await oneBatch(c);
     expect(revisions(c)[0]).not.toBe(`gw-0@${beforeV4}`);
     await ok(c, ['rollback', 'gw', ...DRAIN]);
     await ok(c, ['finish', 'gw', ...DRAIN]);
@@ -115,9 +90,7 @@ describe('rollback by recorded revision', () => {
     const { c, evictions } = cluster('gw', 4);
     const original = c.pods[0]!.revision;
     await ok(c, ['start', 'gw', '--image', 'gw=gw:2', '--batch', '2']);
-    const soak: Ui = { ...makeUi({ yes: true }, fakeIo()), choose: async () => 'soak' as never };
-    const opts = validateNextOptions({ statefulset: 'gw', 'min-drain': '0s', timeout: '1s', 'force-unlock': false, 'dry-run': false, 'cloud-credentials': 'off', 'require-evidence': false, 'zero-points': 3, 'drain-timeout': '1s', 'force-after-timeout': false, 'evidence-interval': '1s' });
-    await runNext(opts, c, soak, () => new Date(), async () => ({ off: 'off' }));
+    await oneBatch(c);
     // A colleague's `rollout restart` moves the template to a third revision.
     await c.patchStatefulSet('gw', c.sts!.resourceVersion, { images: [{ name: 'gw', image: 'gw:2-restarted' }] });
     const stopped = await run(c, ['next', 'gw', ...DRAIN]);
@@ -211,11 +184,9 @@ describe('others change the cluster mid-walk', () => {
     }
     await ok(a.c, ['start', 'a', '--image', 'gw=gw:2']);
     await ok(b.c, ['start', 'b', '--image', 'gw=gw:2']);
-    const soak: Ui = { ...makeUi({ yes: true }, fakeIo()), choose: async () => 'soak' as never };
-    const opts = (name: string) => validateNextOptions({ statefulset: name, 'min-drain': '0s', timeout: '1s', 'force-unlock': false, 'dry-run': false, 'cloud-credentials': 'off', 'require-evidence': false, 'zero-points': 3, 'drain-timeout': '1s', 'force-after-timeout': false, 'evidence-interval': '1s' });
     for (let i = 0; i < 2; i++) {
-      await runNext(opts('a'), a.c, soak, () => new Date(), async () => ({ off: 'off' }));
-      await runNext(opts('b'), b.c, soak, () => new Date(), async () => ({ off: 'off' }));
+      await oneBatch(a.c);
+      await oneBatch(b.c);
     }
     await ok(a.c, ['finish', 'a', ...DRAIN]);
     await ok(b.c, ['finish', 'b', ...DRAIN]);
@@ -229,9 +200,7 @@ describe('others change the cluster mid-walk', () => {
   it("a colleague adds another StatefulSet's entry and a port mid-walk: the entry survives, the port is drained before the next deletion", async () => {
     const { c, evictions } = cluster('gw', 2);
     await ok(c, ['start', 'gw', '--image', 'gw=gw:2']);
-    const soak: Ui = { ...makeUi({ yes: true }, fakeIo()), choose: async () => 'soak' as never };
-    const opts = validateNextOptions({ statefulset: 'gw', 'min-drain': '0s', timeout: '1s', 'force-unlock': false, 'dry-run': false, 'cloud-credentials': 'off', 'require-evidence': false, 'zero-points': 3, 'drain-timeout': '1s', 'force-after-timeout': false, 'evidence-interval': '1s' });
-    await runNext(opts, c, soak, () => new Date(), async () => ({ off: 'off' }));
+    await oneBatch(c);
     const edge = '{"defaultWeight":10,"groups":[{"key":{"proto":"TCP","port":80},"statefulSets":[{"name":"edge","weights":[{"weight":0,"podIndexes":[4]}]}]}]}';
     c.otherWriter('gw', edge, 'kubectl-edit');
     c.services = c.services.map((s) => ({ ...s, ports: [...s.ports, { protocol: 'TCP', port: 443, targetPort: 8443 }] }));

@@ -1,6 +1,6 @@
 // Every other session judges the Lease by the renewTime a renewal request carried, so the lock
 // counts "renewed" from the sending, not from the answer: a slow renewal must not widen the gap.
-import { expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { GateError } from '../../src/core/errors.js';
 import { decideLock } from '../../src/core/lock.js';
 import { RS_WEIGHT_ANNOTATION } from '../../src/core/rs-weight.js';
@@ -48,3 +48,41 @@ it('no write goes out once another session may already have taken the Lease', as
   expect(error).toBeInstanceOf(GateError);
   expect(c.services[0]!.annotations[RS_WEIGHT_ANNOTATION]).toBeUndefined();
 }, 10_000);
+
+describe('the lock counts from the sending of every write that renews it', () => {
+  it('a slow acquisition: no write goes out once another session may take the Lease', async () => {
+    const c = new FakeCluster(statefulSet(), []);
+    c.services = [service()];
+    const write = c.writeLease.bind(c);
+    let calls = 0;
+    c.writeLease = async (...args) => {
+      calls++;
+      if (calls === 1) {
+        // The acquisition lands at once (renewTime = now); its answer comes back 250 ms later.
+        const lease = await write(...args);
+        await sleep(250);
+        return lease;
+      }
+      await sleep(150);
+      throw Object.assign(new Error('Service Unavailable'), { status: 503 });
+    };
+    const error = await withLock(
+      c,
+      makeUi({}, fakeIo()),
+      'gw',
+      'tester',
+      false,
+      async (guarded) => {
+        await sleep(120);
+        // 370 ms after the acquisition landed, with a 300 ms Lease: another session may take it.
+        const lease = c.leases.get('zerolossupgrade-gw')!;
+        expect(decideLock(lease, 'bob (other pid 1)', new Date(), false).kind).toBe('take');
+        c.leases.set('zerolossupgrade-gw', { ...lease, holder: 'bob (other pid 1)', renewedAt: new Date().toISOString() });
+        await guarded.setServiceAnnotation('gw', c.services[0]!.resourceVersion, RS_WEIGHT_ANNOTATION, '{}');
+      },
+      0.3,
+    ).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(GateError);
+    expect(c.services[0]!.annotations[RS_WEIGHT_ANNOTATION]).toBeUndefined();
+  }, 10_000);
+});

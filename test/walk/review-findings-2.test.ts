@@ -1,48 +1,15 @@
 // Found by a second review of the walk: a rollback that stopped a finish, Services joining with the
 // walk's own zeros, leaving Services, own scale-downs seen again, the lock, the dry-run restore.
 import { describe, expect, it } from 'vitest';
-import { main } from '../../src/app.js';
-import { runNext, validateNextOptions } from '../../src/commands/next.js';
-import { GateError } from '../../src/core/errors.js';
 import { RS_WEIGHT_ANNOTATION, weightOf } from '../../src/core/rs-weight.js';
-import { makeUi, type Ui } from '../../src/ui/terminal.js';
-import { withLock } from '../../src/walk/lock.js';
-import { decideLock } from '../../src/core/lock.js';
-import { FakeCluster, fakeDeps, fakeIo, pod, service, statefulSet } from '../support/fakes.js';
+import { FakeCluster, service } from '../support/fakes.js';
+import { DRAIN, ok, oneBatch, recordOf, run, settled as cluster } from '../support/walk.js';
 
-const RECORD = 'zerolossupgrade.io/upgrade';
 const DA = 'service.cloud.tencent.com/direct-access';
-const DRAIN = ['--yes', '--min-drain', '0s', '--timeout', '1s'];
 const TCP80 = { proto: 'TCP', port: 80 };
 
-function cluster(name = 'gw', replicas = 3, store?: FakeCluster['store']) {
-  const sts = statefulSet({ name, replicas, currentRevision: `${name}-first`, updateRevision: `${name}-r1`, selector: { app: name }, podLabels: { app: name }, containers: [{ name: 'gw', image: 'gw:1' }] });
-  const c = new FakeCluster(sts, Array.from({ length: replicas }, (_, i) => pod(i, { name: `${name}-${i}`, uid: `${name}-uid-${i}`, revision: `${name}-r1`, containers: [{ name: 'gw', image: 'gw:1' }], labels: { app: name } })));
-  const first = c.revisionOf([{ name: 'gw', image: 'gw:1' }]);
-  c.sts = { ...c.sts!, updateRevision: first };
-  c.pods = c.pods.map((p) => ({ ...p, revision: first }));
-  if (store) c.store = store;
-  else c.services = [service()];
-  c.controller = true;
-  return c;
-}
-
-async function run(c: FakeCluster, args: string[]) {
-  const deps = fakeDeps(c);
-  const code = await main(args, deps);
-  return { code, out: deps.io.stdout.text, err: deps.io.stderr.text };
-}
-async function ok(c: FakeCluster, args: string[]) {
-  const r = await run(c, args);
-  expect(r.code, r.err).toBe(0);
-  return r;
-}
-const recordOf = (c: FakeCluster) => (c.sts!.annotations[RECORD] ? JSON.parse(c.sts!.annotations[RECORD]!) : undefined);
 const annotationOf = (c: FakeCluster, svc = 'gw') => c.services.find((s) => s.name === svc)!.annotations[RS_WEIGHT_ANNOTATION];
 const weightIn = (c: FakeCluster, svc: string, ordinal: number, sts = 'gw') => weightOf(annotationOf(c, svc), sts, TCP80, ordinal);
-const soak: Ui = { ...makeUi({ yes: true }, fakeIo()), choose: async () => 'soak' as never };
-const nextOpts = (name: string) => validateNextOptions({ statefulset: name, 'min-drain': '0s', timeout: '1s', 'force-unlock': false, 'dry-run': false, 'cloud-credentials': 'off', 'require-evidence': false, 'zero-points': 3, 'drain-timeout': '1s', 'force-after-timeout': false, 'evidence-interval': '1s' });
-const oneBatch = (c: FakeCluster, name = 'gw') => runNext(nextOpts(name), c, soak, () => new Date(), async () => ({ off: 'off' }));
 const died = () => Object.assign(new Error('the process died'), { code: 'ECONNRESET' });
 
 /** finish drains the surge pod gw-2, then dies before its scale-down: a finish under way. */
@@ -214,45 +181,6 @@ describe('rollback of a finish whose scale-down landed but whose record write wa
     expect(r.err).not.toContain('--replicas 3');
     expect(c.mutations.slice(before)).toEqual([]);
   });
-});
-
-describe('the lock counts from the sending of every write that renews it', () => {
-  it('a slow acquisition: no write goes out once another session may take the Lease', async () => {
-    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-    const c = new FakeCluster(statefulSet(), []);
-    c.services = [service()];
-    const write = c.writeLease.bind(c);
-    let calls = 0;
-    c.writeLease = async (...args) => {
-      calls++;
-      if (calls === 1) {
-        // The acquisition lands at once (renewTime = now); its answer comes back 250 ms later.
-        const lease = await write(...args);
-        await sleep(250);
-        return lease;
-      }
-      await sleep(150);
-      throw Object.assign(new Error('Service Unavailable'), { status: 503 });
-    };
-    const error = await withLock(
-      c,
-      makeUi({}, fakeIo()),
-      'gw',
-      'tester',
-      false,
-      async (guarded) => {
-        await sleep(120);
-        // 370 ms after the acquisition landed, with a 300 ms Lease: another session may take it.
-        const lease = c.leases.get('zerolossupgrade-gw')!;
-        expect(decideLock(lease, 'bob (other pid 1)', new Date(), false).kind).toBe('take');
-        c.leases.set('zerolossupgrade-gw', { ...lease, holder: 'bob (other pid 1)', renewedAt: new Date().toISOString() });
-        await guarded.setServiceAnnotation('gw', c.services[0]!.resourceVersion, RS_WEIGHT_ANNOTATION, '{}');
-      },
-      0.3,
-    ).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(GateError);
-    expect(c.services[0]!.annotations[RS_WEIGHT_ANNOTATION]).toBeUndefined();
-  }, 10_000);
 });
 
 describe('--dry-run shows the requests the command would send', () => {

@@ -1,45 +1,14 @@
 // The walk engine against the in-memory cluster in situations found by a review: Services and ports
 // leaving mid-walk, drift on the way out, crash windows of rollback, ways out that must open.
 import { describe, expect, it } from 'vitest';
-import { main } from '../../src/app.js';
-import { runNext, validateNextOptions } from '../../src/commands/next.js';
 import { RS_WEIGHT_ANNOTATION, weightOf } from '../../src/core/rs-weight.js';
-import { makeUi, type Ui } from '../../src/ui/terminal.js';
-import { FakeCluster, fakeDeps, fakeIo, pod, service, statefulSet } from '../support/fakes.js';
+import { FakeCluster, service } from '../support/fakes.js';
+import { DRAIN, ok, oneBatch, recordOf, run, settled as cluster } from '../support/walk.js';
 
-const RECORD = 'zerolossupgrade.io/upgrade';
 const DA = 'service.cloud.tencent.com/direct-access';
-const DRAIN = ['--yes', '--min-drain', '0s', '--timeout', '1s'];
 const TCP80 = { proto: 'TCP', port: 80 };
 
-function cluster(name = 'gw', replicas = 3, store?: FakeCluster['store']) {
-  const sts = statefulSet({ name, replicas, currentRevision: `${name}-first`, updateRevision: `${name}-r1`, selector: { app: name }, podLabels: { app: name }, containers: [{ name: 'gw', image: 'gw:1' }] });
-  const c = new FakeCluster(sts, Array.from({ length: replicas }, (_, i) => pod(i, { name: `${name}-${i}`, uid: `${name}-uid-${i}`, revision: `${name}-r1`, containers: [{ name: 'gw', image: 'gw:1' }], labels: { app: name } })));
-  const first = c.revisionOf([{ name: 'gw', image: 'gw:1' }]);
-  c.sts = { ...c.sts!, updateRevision: first };
-  c.pods = c.pods.map((p) => ({ ...p, revision: first }));
-  if (store) c.store = store;
-  else c.services = [service()];
-  c.controller = true;
-  return c;
-}
-
-async function run(c: FakeCluster, args: string[]) {
-  const deps = fakeDeps(c);
-  const code = await main(args, deps);
-  return { code, out: deps.io.stdout.text, err: deps.io.stderr.text };
-}
-async function ok(c: FakeCluster, args: string[]) {
-  const r = await run(c, args);
-  expect(r.code, r.err).toBe(0);
-  return r;
-}
-const recordOf = (c: FakeCluster) => (c.sts!.annotations[RECORD] ? JSON.parse(c.sts!.annotations[RECORD]!) : undefined);
 const weightIn = (c: FakeCluster, svc: string, ordinal: number, sts = 'gw') => weightOf(c.services.find((s) => s.name === svc)!.annotations[RS_WEIGHT_ANNOTATION], sts, TCP80, ordinal);
-const soak: Ui = { ...makeUi({ yes: true }, fakeIo()), choose: async () => 'soak' as never };
-const nextOpts = (name: string) => validateNextOptions({ statefulset: name, 'min-drain': '0s', timeout: '1s', 'force-unlock': false, 'dry-run': false, 'cloud-credentials': 'off', 'require-evidence': false, 'zero-points': 3, 'drain-timeout': '1s', 'force-after-timeout': false, 'evidence-interval': '1s' });
-const oneBatch = (c: FakeCluster, name = 'gw') => runNext(nextOpts(name), c, soak, () => new Date(), async () => ({ off: 'off' }));
-
 describe('a Service that leaves the walk while a pod is drained', () => {
   it('and comes back: its weights were given back as it left, so nothing of the walk stays on it', async () => {
     const c = cluster('gw', 2);
