@@ -24,6 +24,10 @@ export function classifyServices(all: ServiceSnapshot[], sts: Pick<StatefulSetSn
   };
 }
 
+/** The warning for a LoadBalancer that selects the pods without direct access. */
+export const indirectWarning = (s: Pick<ServiceSnapshot, 'name'>) =>
+  `service "${s.name}" (LoadBalancer) selects these pods without ${DIRECT_ACCESS_ANNOTATION}: CLB weights do not act on it, so its connections are not drained`;
+
 /** The reason a Service's lb-rs-weight cannot be merged into, or undefined. */
 export function malformedWeights(s: ServiceSnapshot): string | undefined {
   const value = s.annotations[RS_WEIGHT_ANNOTATION];

@@ -9,10 +9,7 @@ import { onRevision, type PodSnapshot } from '../core/workload.js';
 import { confirmDrain } from './confirm.js';
 import { audit, observed, podNames, readUpgrade, saveRecord, type Upgrade, type WalkContext } from './context.js';
 import { assertServing, evictWhenAllowed, waitRebuilt } from './pods.js';
-import { discoverServices, lostDrains, reportLostDrain, restoreStoppedFinish, syncWeights } from './services.js';
-
-/** How often one run drains a batch again after someone undid it, before it gives up. */
-const MAX_DRAINS_LOST = 3;
+import { discoverServices, lostDrainCounter, lostDrains, restoreStoppedFinish, syncWeights } from './services.js';
 
 export function podLines(pods: PodSnapshot[], ordinals: number[], stsName: string): string[] {
   return ordinals.map((o) => {
@@ -38,17 +35,11 @@ export async function walkBatch(ctx: WalkContext, start: Upgrade, index: number)
   const save = async (record: UpgradeRecord) => {
     up = { ...up, sts: await saveRecord(ctx.cluster, up.sts, record), record };
   };
-  let drainsLost = 0;
+  const drainLost = lostDrainCounter(ctx, names);
   const stillDrained = async () => {
     const r = await lostDrains(ctx, up, ordinals);
     up = r.up;
-    if (r.lost.length > 0) {
-      // A writer that keeps undoing the drain (an unpaused GitOps loop) would keep the walk here for ever.
-      if (++drainsLost > MAX_DRAINS_LOST) {
-        throw new GateError(`the drain of ${names} was undone ${drainsLost} times in this run (${r.lost.join('; ')}); nothing was deleted. Stop whatever keeps rewriting lb-rs-weight (pause its auto-sync), then run the same command again`);
-      }
-      reportLostDrain(ctx, r.lost);
-    }
+    if (r.lost.length > 0) drainLost(r.lost);
     return r.lost.length === 0;
   };
 
@@ -100,7 +91,7 @@ export async function walkBatch(ctx: WalkContext, start: Upgrade, index: number)
         break;
       }
       case 'deleting': {
-        let drainLost = false;
+        let undone = false;
         for (const d of batch().deleted ?? []) {
           // The world right before each eviction: drift, and every other pod still serving.
           up = await freshAndUndrifted(ctx, up);
@@ -109,11 +100,11 @@ export async function walkBatch(ctx: WalkContext, start: Upgrade, index: number)
           assertServing(up, ordinals, `deleting ${d.pod}`);
           // Checked right before each eviction, not once for the batch.
           if (!(await evictWhenAllowed(ctx, d, stillDrained))) {
-            drainLost = true;
+            undone = true;
             break;
           }
         }
-        if (drainLost) {
+        if (undone) {
           await save(redrain(up.record, index, ctx.now().toISOString()));
           break;
         }

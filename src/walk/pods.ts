@@ -29,8 +29,8 @@ export function isRebuilt(record: UpgradeRecord, pod: PodSnapshot | undefined): 
   return onRevision(pod, record.targetRevision) && podTrouble(pod) === undefined;
 }
 
-/** Why a pod is not rebuilt yet, for the message when the wait runs out. */
-function notRebuilt(record: UpgradeRecord, pod: PodSnapshot | undefined): string {
+/** Why a pod is not rebuilt yet, for the message when a wait runs out. */
+export function notRebuilt(record: UpgradeRecord, pod: PodSnapshot | undefined): string {
   const trouble = podTrouble(pod);
   if (trouble) return trouble;
   return `on revision ${pod!.revision ?? 'unknown'}, not ${record.targetRevision}`;

@@ -6,7 +6,7 @@ import { GateError } from '../core/errors.js';
 import { capturePriors, confirmationText, drainedOrdinals, driftOf, surgeOrdinals, type UpgradeRecord } from '../core/upgrade.js';
 import { confirmDrain } from './confirm.js';
 import { audit, podNames, saveRecord, type Upgrade, type WalkContext } from './context.js';
-import { discoverServices, lostDrains, reportLostDrain, restoreStoppedFinish, syncWeights } from './services.js';
+import { discoverServices, lostDrainCounter, lostDrains, restoreStoppedFinish, syncWeights } from './services.js';
 
 export async function retireSurge(ctx: WalkContext, start: Upgrade, reason: 'UpgradeFinished' | 'UpgradeAborted'): Promise<void> {
   const { cluster, ui, now, who } = ctx;
@@ -17,12 +17,9 @@ export async function retireSurge(ctx: WalkContext, start: Upgrade, reason: 'Upg
   };
   const surge = surgeOrdinals(up.record);
   const surgeNames = podNames(name, surge);
-  let drainsLost = 0;
+  const drainLost = lostDrainCounter(ctx, `the surge pods ${surgeNames}`);
   const drainAgain = async (lost: string[]) => {
-    if (++drainsLost > 3) {
-      throw new GateError(`the drain of the surge pods ${surgeNames} was undone ${drainsLost} times in this run (${lost.join('; ')}); nothing was scaled down. Stop whatever keeps rewriting lb-rs-weight (pause its auto-sync), then run the same command again`);
-    }
-    reportLostDrain(ctx, lost);
+    drainLost(lost);
     await save({ ...up.record, finish: { ...up.record.finish!, phase: 'drained', drainedAt: now().toISOString() } });
   };
   // On the way out nothing refuses a changed set of Services: every one selecting the pods is drained.
@@ -96,14 +93,8 @@ export async function retireSurge(ctx: WalkContext, start: Upgrade, reason: 'Upg
         landed = true;
         break;
       }
+      // Drift includes spec.replicas: scaling back from a count someone else set would remove undrained pods.
       undrifted();
-      const expected = up.record.originalReplicas + up.record.surge;
-      if (up.sts.replicas !== expected) {
-        throw new GateError(
-          `statefulset "${name}" has ${up.sts.replicas} replicas, not the ${expected} the walk set (someone or an autoscaler changed spec.replicas): scaling back to ${up.record.originalReplicas} ` +
-            `would delete pods that are not drained. Nothing was deleted. Set it back (kubectl scale statefulset ${name} --replicas ${expected}; pause the autoscaler), then run the same command again`,
-        );
-      }
       lost = await stillDrained();
       if (lost.length > 0) {
         drainLost = true;

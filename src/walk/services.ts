@@ -2,13 +2,31 @@
 // written from their live value, changing only the plugin's own ordinals.
 import { GateError } from '../core/errors.js';
 import { RS_WEIGHT_ANNOTATION, mergeWeights, weightOf } from '../core/rs-weight.js';
-import { DIRECT_ACCESS_ANNOTATION, classifyServices, malformedWeights } from '../core/services.js';
+import { classifyServices, indirectWarning, malformedWeights } from '../core/services.js';
 import { drainedOrdinals, reconcileServices, surgeOrdinals, weightChange, type ServiceRecord, type UpgradeRecord } from '../core/upgrade.js';
 import type { ServiceSnapshot } from '../core/workload.js';
 import { FIELD_MANAGER_NAME } from '../k8s/types.js';
 import { podNames, saveRecord, type Upgrade, type WalkContext } from './context.js';
 
 const weights = (s: ServiceSnapshot) => s.annotations[RS_WEIGHT_ANNOTATION];
+
+/**
+ * Writes a Service's lb-rs-weight as `compute` makes it from the live value, conditionally on its
+ * resourceVersion; a conflict reads it again and recomputes. Returns whether a write landed.
+ */
+async function writeFromLive(ctx: WalkContext, name: string, current: ServiceSnapshot, compute: (live: string | undefined) => string | undefined): Promise<boolean> {
+  for (let attempt = 1; ; attempt++) {
+    const desired = compute(weights(current));
+    if (desired === weights(current)) return false;
+    try {
+      await ctx.cluster.setServiceAnnotation(name, current.resourceVersion, RS_WEIGHT_ANNOTATION, desired);
+      return true;
+    } catch (e) {
+      if ((e as { status?: number }).status !== 409 || attempt >= 10) throw e;
+      current = await ctx.cluster.readService(name);
+    }
+  }
+}
 
 /**
  * How discovery treats a world that no longer fits the walk. Walking forward it refuses; on the way
@@ -26,30 +44,20 @@ async function restoreLeaving(ctx: WalkContext, record: UpgradeRecord, leaving: 
   const ordinals = drainedOrdinals(record);
   if (ordinals.length === 0) return;
   for (const svc of leaving) {
-    for (let attempt = 1; ; attempt++) {
-      let current: ServiceSnapshot;
-      try {
-        current = await ctx.cluster.readService(svc.name);
-      } catch (e) {
-        if ((e as { kind?: string }).kind === 'services') break; // gone: nothing left to restore on it
-        throw e;
-      }
-      let desired: string | undefined;
-      try {
-        desired = mergeWeights(weights(current), { ...weightChange(record, svc, ordinals), drain: [] });
-      } catch (e) {
-        // Someone broke its lb-rs-weight: it leaves the walk anyway, and must not block the way out.
-        ctx.ui.warn(`service "${svc.name}" leaves the walk, but its ${RS_WEIGHT_ANNOTATION} cannot be read (${(e as Error).message}); give ${podNames(record.statefulSet, ordinals)} their weights back on it by hand`);
-        break;
-      }
-      if (desired === weights(current)) break;
-      try {
-        await ctx.cluster.setServiceAnnotation(svc.name, current.resourceVersion, RS_WEIGHT_ANNOTATION, desired);
-        break;
-      } catch (e) {
-        if ((e as { status?: number }).status !== 409 || attempt >= 10) throw e;
-      }
+    let current: ServiceSnapshot;
+    try {
+      current = await ctx.cluster.readService(svc.name);
+    } catch (e) {
+      if ((e as { kind?: string }).kind === 'services') continue; // gone: nothing left to restore on it
+      throw e;
     }
+    const malformed = malformedWeights(current);
+    if (malformed) {
+      // Someone broke its lb-rs-weight: it leaves the walk anyway, and must not block the way out.
+      ctx.ui.warn(`service "${svc.name}" leaves the walk, but its ${RS_WEIGHT_ANNOTATION} cannot be read (${malformed}); give ${podNames(record.statefulSet, ordinals)} their weights back on it by hand`);
+      continue;
+    }
+    await writeFromLive(ctx, svc.name, current, (live) => mergeWeights(live, { ...weightChange(record, svc, ordinals), drain: [] }));
   }
 }
 
@@ -77,7 +85,7 @@ export async function discoverServices(ctx: WalkContext, up: Upgrade, mode: Disc
     const key = `indirect ${s.name}`;
     if (ctx.warned.has(key)) continue;
     ctx.warned.add(key);
-    ui.warn(`service "${s.name}" (LoadBalancer) selects these pods without ${DIRECT_ACCESS_ANNOTATION}: CLB weights do not act on it, so its connections are not drained`);
+    ui.warn(indirectWarning(s));
   }
   for (const s of classes.managed) {
     const bad = malformedWeights(s);
@@ -112,19 +120,8 @@ export async function syncWeights(ctx: WalkContext, start: Upgrade, restoring: n
   const { up, live } = await discoverServices(ctx, start, mode);
   let changed = false;
   for (const svc of up.record.services) {
-    let current = live.find((s) => s.name === svc.name)!;
-    for (let attempt = 1; ; attempt++) {
-      const desired = mergeWeights(weights(current), weightChange(up.record, svc, restoring));
-      if (desired === weights(current)) break;
-      try {
-        await ctx.cluster.setServiceAnnotation(svc.name, current.resourceVersion, RS_WEIGHT_ANNOTATION, desired);
-        changed = true;
-        break;
-      } catch (e) {
-        if ((e as { status?: number }).status !== 409 || attempt >= 10) throw e;
-        current = await ctx.cluster.readService(svc.name);
-      }
-    }
+    const current = live.find((s) => s.name === svc.name)!;
+    if (await writeFromLive(ctx, svc.name, current, (value) => mergeWeights(value, weightChange(up.record, svc, restoring)))) changed = true;
   }
   return { up, changed };
 }
@@ -162,8 +159,25 @@ export async function restoreStoppedFinish(ctx: WalkContext, start: Upgrade, mod
   return { ...up, sts: await saveRecord(ctx.cluster, up.sts, record), record };
 }
 
+/** How often one run drains again after someone undid the drain, before it gives up. */
+const MAX_DRAINS_LOST = 3;
+
+/**
+ * Counts the drains a run had to apply again. A writer that keeps undoing it (an unpaused GitOps
+ * loop) would keep the walk waiting for ever: past the limit the run stops, with nothing deleted.
+ */
+export function lostDrainCounter(ctx: WalkContext, what: string) {
+  let count = 0;
+  return (lost: string[]): void => {
+    if (++count > MAX_DRAINS_LOST) {
+      throw new GateError(`the drain of ${what} was undone ${count} times in this run (${lost.join('; ')}); nothing was deleted. Stop whatever keeps rewriting lb-rs-weight (pause its auto-sync), then run the same command again`);
+    }
+    reportLostDrain(ctx, lost);
+  };
+}
+
 /** Says what undid the drain and what to do about it, once per cause. */
-export function reportLostDrain(ctx: WalkContext, lost: string[]): void {
+function reportLostDrain(ctx: WalkContext, lost: string[]): void {
   ctx.ui.warn(`the drain no longer holds: ${lost.join('; ')}. Draining again; --min-drain and the confirmation start over`);
   if (lost.some((l) => l.includes('last written by')) && !ctx.warned.has('reverted')) {
     ctx.warned.add('reverted');

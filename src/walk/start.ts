@@ -3,14 +3,14 @@
 // its own unfinished start.
 import { GateError, UsageError } from '../core/errors.js';
 import { RS_WEIGHT_ANNOTATION, withoutZeroWeights, zeroWeightOrdinals } from '../core/rs-weight.js';
-import { classifyServices, malformedWeights, reconcilingWriters, DIRECT_ACCESS_ANNOTATION } from '../core/services.js';
+import { DIRECT_ACCESS_ANNOTATION, classifyServices, indirectWarning, malformedWeights, reconcilingWriters } from '../core/services.js';
 import { toStatusView } from '../core/status-view.js';
 import { RECORD_ANNOTATION, decodeRecord, encodeRecord, planBatches, reconcileServices, surgeOrdinals, type UpgradeRecord } from '../core/upgrade.js';
-import { podTrouble, settledRevision, type ContainerImage, type PodSnapshot, type ServiceSnapshot, type StatefulSetSnapshot } from '../core/workload.js';
+import { settledRevision, type ContainerImage, type PodSnapshot, type ServiceSnapshot, type StatefulSetSnapshot } from '../core/workload.js';
 import type { Cluster } from '../k8s/types.js';
 import type { Ui } from '../ui/terminal.js';
 import { audit, observed, podNames, saveRecord } from './context.js';
-import { isRebuilt } from './pods.js';
+import { isRebuilt, notRebuilt } from './pods.js';
 import { printPlan, stsPatchStep } from './plan.js';
 
 export interface StartPlan {
@@ -47,7 +47,7 @@ export function pickServices(all: ServiceSnapshot[], sts: StatefulSetSnapshot, p
     if (named.length === 0 && classes.managed.length === 0) {
       throw new GateError(`service "${s.name}" is not in CLB direct-to-pod mode: lb-rs-weight only acts on direct access. Set the annotation ${DIRECT_ACCESS_ANNOTATION}: "true" first`);
     }
-    ui.warn(`service "${s.name}" (LoadBalancer) selects these pods without ${DIRECT_ACCESS_ANNOTATION}: CLB weights do not act on it, so its connections are not drained`);
+    ui.warn(indirectWarning(s));
   }
   if (classes.managed.length === 0) {
     throw new GateError(`no LoadBalancer Service selects the pods of statefulset "${sts.name}"; create one with ${DIRECT_ACCESS_ANNOTATION}: "true", or name it with --service`);
@@ -196,7 +196,7 @@ async function waitForSurge(o: StartPlan, cluster: Cluster, ui: Ui, record: Upgr
       progress.done(wait?.met ? `surge pods ${names} are Running and Ready` : 'surge pods not ready');
     }
     if (!wait.met) {
-      const why = surge.map((s) => `${o.name}-${s}: ${podTrouble(wait.pods.find((p) => p.ordinal === s)) ?? 'not on the new revision'}`).join('; ');
+      const why = surge.filter((s) => !isRebuilt(withTarget, wait.pods.find((p) => p.ordinal === s))).map((s) => `${o.name}-${s}: ${notRebuilt(withTarget, wait.pods.find((p) => p.ordinal === s))}`).join('; ');
       throw new GateError(`surge pods did not become Ready within --timeout (${why}); the upgrade is recorded and no pod was drained. Fix them, then run the same command again, or stop with: kubectl zerolossupgrade abort ${o.name}`);
     }
   }

@@ -235,6 +235,24 @@ describe('others change the cluster mid-walk', () => {
     expectDrainedEvictions(evictions, 1);
   });
 
+  it('a writer that keeps undoing the drain stops the run after three drains again, with nothing deleted', async () => {
+    const { c, evictions } = cluster('gw', 1);
+    await ok(c, ['start', 'gw', '--image', 'gw=gw:2']);
+    const audit = c.beforeWrite;
+    c.beforeWrite = (what, body) => {
+      audit(what, body);
+      // Every save of a confirmation: the GitOps loop has put the annotation back again.
+      const record = (body as { annotations?: Record<string, string | null> } | undefined)?.annotations?.[RECORD];
+      if (record?.includes('"confirmation"') || record?.includes('"phase":"drained"')) c.otherWriter('gw', undefined, 'argocd-controller');
+    };
+    const r = await run(c, ['next', 'gw', ...DRAIN]);
+    expect(r.code).toBe(3);
+    expect(r.err).toMatch(/error: the drain of gw-0 was undone 4 times in this run .*nothing was deleted\. Stop whatever keeps rewriting lb-rs-weight/);
+    expect(r.err.match(/the drain no longer holds/g)).toHaveLength(3);
+    expect(evictions).toEqual([]);
+    expect(c.mutations.filter((m) => m.startsWith('delete pod'))).toEqual([]);
+  });
+
   it('finish after the annotation was reverted: drained and confirmed again before the scale-down', async () => {
     const { c } = cluster('gw', 1);
     await ok(c, ['start', 'gw', '--image', 'gw=gw:2']);
