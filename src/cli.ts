@@ -7,6 +7,12 @@ if (!argv.includes('--debug')) process.noDeprecation = true;
 
 // Exit as soon as the answer is out: a watch, a socket or a timer left behind must never keep a
 // finished (or failed) command running.
+// Ctrl-C outside a prompt: say what state the walk is in, instead of vanishing without a word.
+process.once('SIGINT', () => {
+  process.stderr.write('\ninterrupted: nothing more is done. Every step so far is recorded on the StatefulSet (see: kubectl zerolossupgrade status NAME); run the same command again and it continues where it stopped\n');
+  process.exit(130);
+});
+
 main(argv).then((code) => {
   process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
 });
