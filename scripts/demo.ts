@@ -56,7 +56,7 @@ async function run(kc: KubeConfig, sim: Simulator, env: Record<string, string>, 
   }
   const { vip, lbId } = await scenarios.serving(w);
   // Light, bounded load: 20 requests/s for at most two hours.
-  const load = runLoad({ host: vip, port: 80, rate: 20, connections: 4, connectionLifetimeMs: 5000, longLived: 1, longLivedLifetimeMs: 20_000, longLivedIntervalMs: 1000, durationMs: 2 * HOUR, maxRequests: 200_000, requestTimeoutMs: 3000 });
+  const load = runLoad({ targets: [{ host: vip, port: 80 }], rate: 20, connections: 4, connectionLifetimeMs: 5000, streams: 1, streamLifetimeMs: [20_000, 60_000], durationMs: 2 * HOUR, maxRequests: 200_000, requestTimeoutMs: 3000 });
   const bin = relative(process.cwd(), binary) || binary;
   // The simulator's made-up credentials go to a file only the user can read, not to the screen.
   const cloudEnv = join(mkdtempSync(join(tmpdir(), 'zlu-demo-')), 'cloud.env');
@@ -81,7 +81,7 @@ Ctrl-C here stops the load, the simulator${ownCluster ? ' and the control plane'
 `);
   const ticker = setInterval(() => {
     const r = load.report();
-    say(`load: sent ${r.sent}, succeeded ${r.succeeded}, failed ${r.failed}`);
+    say(`load: sent ${r.sent}, failed ${r.failed}; streams ${r.streams}, cut ${r.cut}`);
   }, 30_000);
 
   let stopping = false;
@@ -92,7 +92,7 @@ Ctrl-C here stops the load, the simulator${ownCluster ? ' and the control plane'
     say('stopping');
     load.stop();
     const r = await load.done;
-    say(`load: sent ${r.sent}, succeeded ${r.succeeded}, failed ${r.failed}`);
+    say(`load: sent ${r.sent}, failed ${r.failed}; streams ${r.streams}, cut ${r.cut}`);
     await cleanup();
   };
   process.once('SIGINT', () => void stop());

@@ -177,8 +177,10 @@ up() {
     --root-ca-file "$pki/apiserver.crt" --secure-port 0 --controllers "$KCM_CONTROLLERS"
   start kube-scheduler "$BIN/kube-scheduler" --kubeconfig "$STATE/admin.kubeconfig" --leader-elect=false \
     --secure-port 0
-  start kwok "$BIN/kwok" --kubeconfig "$STATE/admin.kubeconfig" -c "$BIN/kwok-stages.yaml" -c "$MODDIR/kwok-faults.yaml" \
-    --manage-all-nodes=true --cidr 127.10.0.0/16 --node-ip 127.0.0.1 --node-lease-duration-seconds 40 \
+  # kwok runs the nodes labelled type=kwok (test/cluster/nodes.yaml) with its fast stages; the
+  # simulator registers a node of its own and is the kubelet there (sim/kubelet.ts).
+  start kwok "$BIN/kwok" --kubeconfig "$STATE/admin.kubeconfig" -c "$BIN/kwok-stages.yaml" \
+    --manage-nodes-with-label-selector type=kwok --cidr 127.10.0.0/16 --node-ip 127.0.0.1 --node-lease-duration-seconds 40 \
     --server-address 127.0.0.1:0
 
   "${k[@]}" apply -f "$MODDIR/nodes.yaml" >/dev/null

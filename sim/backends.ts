@@ -1,118 +1,154 @@
 // The pods' containers: a real HTTP/1.1 keep-alive server on each pod IP and container port,
-// answering with the pod name and image. A deleted pod terminates like a container on SIGTERM:
-// it stops accepting, finishes what is in flight, closes idle keep-alive connections, and at the
-// end of terminationGracePeriodSeconds drops whatever is left.
-import { createServer, type Server } from 'node:http';
+// answering short requests with the pod name and image, and long-lived streams on /stream. The
+// simulated kubelet starts one per pod and sends it SIGTERM when the pod is deleted; how the
+// application takes SIGTERM is the workload's (seed failure scenarios 1 and 2):
+//   graceful  stops accepting, finishes requests in flight (answering `Connection: close`), closes
+//             idle keep-alive connections, keeps streams until their clients end them; exits when
+//             nothing is left, or is killed at the end of the grace period
+//   abrupt    closes everything at once and exits
+//   ignore    carries on serving (and accepting) until killed at the end of the grace period
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { SimPod } from './lb-weights.js';
+
+export type Termination = 'graceful' | 'abrupt' | 'ignore';
+export const TERMINATIONS: readonly Termination[] = ['graceful', 'abrupt', 'ignore'];
 
 interface Container {
   pod: SimPod;
   servers: Server[];
+  bound: number;
   sockets: Set<Socket>;
   terminating: boolean;
+  timers: Set<NodeJS.Timeout>;
+  onExit?: () => void;
 }
 
 export interface BackendOptions {
-  /** Time each request takes, so that requests are really in flight. */
+  /** Time each short request takes, so that requests are really in flight. */
   responseDelayMs: number;
   /** Time a new container takes to start listening (the application booting). */
   startupDelayMs: number;
+  /** How often a stream writes to its client. */
+  streamTickMs: number;
 }
 
-export const DEFAULT_BACKEND_OPTIONS: BackendOptions = { responseDelayMs: 5, startupDelayMs: 1000 };
+export const DEFAULT_BACKEND_OPTIONS: BackendOptions = { responseDelayMs: 5, startupDelayMs: 1000, streamTickMs: 250 };
 
 export class Backends {
   private readonly containers = new Map<string, Container>(); // pod uid
-  private readonly timers = new Set<NodeJS.Timeout>();
 
   constructor(private readonly options: BackendOptions = DEFAULT_BACKEND_OPTIONS) {}
 
-  /** Starts servers for new running pods, terminates those deleted or gone. */
-  reconcile(pods: SimPod[]): void {
-    const live = new Map(pods.filter((p) => p.ip && !p.deleting).map((p) => [p.uid, p]));
-    for (const [uid, c] of this.containers) if (!live.has(uid)) this.terminate(c);
-    for (const pod of live.values()) if (!this.containers.has(pod.uid)) this.start(pod);
+  /** Starts the container of a pod that has an IP; it listens after the start-up delay. */
+  start(pod: SimPod): void {
+    if (this.containers.has(pod.uid) || !pod.ip) return;
+    const c: Container = { pod, servers: [], bound: 0, sockets: new Set(), terminating: false, timers: new Set() };
+    this.containers.set(pod.uid, c);
+    const ports = pod.ports.filter((p) => p.protocol === 'TCP');
+    for (let i = 0; i < ports.length; i++) {
+      const server = createServer({ keepAlive: true }, (req, res) => this.serve(c, req, res));
+      server.keepAliveTimeout = 60_000;
+      server.on('connection', (s: Socket) => {
+        c.sockets.add(s);
+        s.once('close', () => {
+          c.sockets.delete(s);
+          if (c.terminating && c.sockets.size === 0 && this.graceful(c)) this.exit(c);
+        });
+      });
+      c.servers.push(server);
+    }
+    this.after(c, this.options.startupDelayMs, () => {
+      for (const [i, server] of c.servers.entries()) this.listen(server, pod.ip!, ports[i]!.containerPort, c, 0);
+    });
   }
 
-  /** Whether a pod's container is still running (serving or terminating). */
+  /** Whether the pod's container is up and listening on every port (what a TCP readiness probe sees). */
+  listening(uid: string): boolean {
+    const c = this.containers.get(uid);
+    return !!c && c.bound === c.servers.length && (!c.terminating || c.pod.termination === 'ignore');
+  }
+
+  /** Whether the pod's container is still running (serving or terminating). */
   running(uid: string): boolean {
     return this.containers.has(uid);
   }
 
-  private start(pod: SimPod): void {
-    const c: Container = { pod, servers: [], sockets: new Set(), terminating: false };
-    this.containers.set(pod.uid, c);
-    for (const port of pod.ports.filter((p) => p.protocol === 'TCP')) {
-      const server = createServer({ keepAlive: true }, (req, res) => {
-        req.resume();
-        const t = setTimeout(() => {
-          this.timers.delete(t);
-          const body = JSON.stringify({ pod: pod.name, image: pod.image });
-          // A terminating container answers what it already accepted, then closes the connection.
-          res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...(c.terminating ? { connection: 'close' } : {}) });
-          res.end(body);
-        }, this.options.responseDelayMs);
-        this.timers.add(t);
-      });
-      server.keepAliveTimeout = 60_000;
-      server.on('connection', (s: Socket) => {
-        c.sockets.add(s);
-        s.once('close', () => c.sockets.delete(s));
-      });
-      c.servers.push(server);
-      const boot = setTimeout(() => {
-        this.timers.delete(boot);
-        if (!c.terminating) this.listen(server, pod.ip!, port.containerPort, c, 0);
-      }, this.options.startupDelayMs);
-      this.timers.add(boot);
+  /** SIGTERM, then SIGKILL after `graceSeconds`; `onExit` runs once the process is gone. */
+  terminate(uid: string, graceSeconds: number, onExit: () => void): void {
+    const c = this.containers.get(uid);
+    if (!c) return onExit();
+    if (c.terminating) return;
+    c.terminating = true;
+    c.onExit = onExit;
+    this.after(c, graceSeconds * 1000, () => this.exit(c));
+    const mode = c.pod.termination;
+    if (mode === 'ignore') return;
+    for (const s of c.servers) {
+      s.close(); // stop accepting
+      s.closeIdleConnections();
     }
+    if (mode === 'abrupt') return this.exit(c);
+    if (c.sockets.size === 0) this.exit(c);
+  }
+
+  private graceful(c: Container): boolean {
+    return c.pod.termination === 'graceful';
+  }
+
+  private serve(c: Container, req: IncomingMessage, res: ServerResponse): void {
+    req.resume();
+    if (req.url === '/stream') {
+      res.writeHead(200, { 'content-type': 'text/plain', 'transfer-encoding': 'chunked' });
+      res.write(`${JSON.stringify({ pod: c.pod.name })}\n`);
+      const tick = setInterval(() => res.write('.\n'), this.options.streamTickMs);
+      c.timers.add(tick);
+      res.once('close', () => {
+        clearInterval(tick);
+        c.timers.delete(tick);
+      });
+      return;
+    }
+    this.after(c, this.options.responseDelayMs, () => {
+      const body = JSON.stringify({ pod: c.pod.name, image: c.pod.image });
+      // A terminating graceful container answers what it already accepted, then closes the connection.
+      const closing = c.terminating && this.graceful(c);
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...(closing ? { connection: 'close' } : {}) });
+      res.end(body);
+    });
   }
 
   /** Binds, retrying briefly: a recycled pod IP may still be held by the previous pod's listener. */
   private listen(server: Server, ip: string, port: number, c: Container, attempt: number): void {
+    if (c.terminating && c.pod.termination !== 'ignore') return;
     server.once('error', (e: NodeJS.ErrnoException) => {
-      if (e.code === 'EADDRINUSE' && attempt < 50 && !c.terminating) {
-        const t = setTimeout(() => {
-          this.timers.delete(t);
-          this.listen(server, ip, port, c, attempt + 1);
-        }, 100);
-        this.timers.add(t);
-      }
+      if (e.code === 'EADDRINUSE' && attempt < 100) this.after(c, 100, () => this.listen(server, ip, port, c, attempt + 1));
     });
-    server.listen(port, ip);
+    server.listen(port, ip, () => c.bound++);
   }
 
-  private terminate(c: Container): void {
-    if (c.terminating) return;
-    c.terminating = true;
-    for (const s of c.servers) {
-      s.close(); // stop accepting; Node also closes the idle keep-alive connections
-      s.closeIdleConnections();
-    }
+  private after(c: Container, ms: number, fn: () => void): void {
     const t = setTimeout(() => {
-      this.timers.delete(t);
-      for (const s of c.sockets) s.destroy(); // SIGKILL at the end of the grace period
-      this.containers.delete(c.pod.uid);
-    }, c.pod.terminationGracePeriodSeconds * 1000);
-    this.timers.add(t);
-    const poll = setInterval(() => {
-      if (c.sockets.size === 0) {
-        clearInterval(poll);
-        clearTimeout(t);
-        this.timers.delete(t);
-        this.containers.delete(c.pod.uid);
-      }
-    }, 100);
-    this.timers.add(poll);
+      c.timers.delete(t);
+      fn();
+    }, ms);
+    c.timers.add(t);
+  }
+
+  /** The process is gone: every socket closes with it (SIGKILL, or the last one already closed). */
+  private exit(c: Container): void {
+    if (this.containers.get(c.pod.uid) !== c) return;
+    this.containers.delete(c.pod.uid);
+    for (const t of c.timers) clearTimeout(t);
+    for (const s of c.servers) s.close();
+    for (const s of c.sockets) s.destroy();
+    c.onExit?.();
   }
 
   async close(): Promise<void> {
-    for (const t of this.timers) clearTimeout(t);
-    for (const c of this.containers.values()) {
-      for (const s of c.servers) s.close();
-      for (const s of c.sockets) s.destroy();
+    for (const c of [...this.containers.values()]) {
+      c.onExit = undefined;
+      this.exit(c);
     }
-    this.containers.clear();
   }
 }

@@ -1,6 +1,8 @@
 // The simulated CLB: load balancers, listeners and targets as the Tencent Cloud API reports them,
 // a weighted L4 proxy per listener on a loopback VIP, health checks, and per-backend connection
-// counts for Cloud Monitor. Weights change only when the service controller applies a change.
+// counts for Cloud Monitor. Weights change only when the service controller applies a change, one
+// listener at a time. Health is per listener and per registered target: a new pod on a recycled IP
+// starts unhealthy, and turns healthy after `healthyThreshold` passing checks in a row (HealthNum).
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
@@ -8,6 +10,8 @@ import type { DesiredListener } from './lb-weights.js';
 
 export interface Target {
   pod: string;
+  /** The pod's uid: a registration, not an address (a recycled IP is a new target). */
+  uid: string;
   ip: string;
   port: number;
   weight: number;
@@ -32,17 +36,21 @@ export interface LoadBalancer {
 }
 
 export interface ClbOptions {
-  /** How often each target is probed; a target is unhealthy after `unhealthyThreshold` failures. */
+  /** How often each target is probed: healthy after `healthyThreshold` passes in a row, unhealthy after `unhealthyThreshold` failures in a row. */
   healthCheckIntervalMs: number;
+  healthyThreshold: number;
   unhealthyThreshold: number;
   /** Length of one Cloud Monitor period (60 s in the cloud; shorter in tests). */
   monitorPeriodMs: number;
 }
 
-export const DEFAULT_CLB_OPTIONS: ClbOptions = { healthCheckIntervalMs: 1000, unhealthyThreshold: 3, monitorPeriodMs: 60_000 };
+export const DEFAULT_CLB_OPTIONS: ClbOptions = { healthCheckIntervalMs: 1000, healthyThreshold: 3, unhealthyThreshold: 3, monitorPeriodMs: 60_000 };
 
 interface Health {
+  ip: string;
+  port: number;
   healthy: boolean;
+  passes: number;
   failures: number;
 }
 
@@ -56,11 +64,12 @@ interface ConnBucket {
 
 const hex = (n: number) => randomBytes(n).toString('hex').slice(0, n * 2);
 const backendKey = (ip: string, port: number) => `${ip}:${port}`;
+const healthKey = (lbId: string, listenerId: string, t: Pick<Target, 'uid' | 'ip' | 'port'>) => `${lbId}/${listenerId}|${t.uid}|${backendKey(t.ip, t.port)}`;
 
 export class Clb extends EventEmitter {
   readonly loadBalancers = new Map<string, LoadBalancer>();
   private readonly proxies = new Map<string, Server>(); // `${lb}/${listener}`
-  private readonly health = new Map<string, Health>(); // ip:port
+  private readonly health = new Map<string, Health>(); // healthKey
   private readonly active = new Map<string, number>(); // `${lb}|${ip}:${port}` -> open proxied connections
   private readonly monitor = new Map<string, ConnBucket[]>();
   private readonly sockets = new Set<Socket>();
@@ -91,44 +100,59 @@ export class Clb extends EventEmitter {
     return lb;
   }
 
-  /** Applies a service controller sync: listeners per Service port, targets and weights. */
+  /** Applies a whole sync at once: exactly these listeners (tests and the first sync). */
   async apply(lbId: string, desired: DesiredListener[]): Promise<void> {
     const lb = this.loadBalancers.get(lbId);
     if (!lb) return;
+    for (const l of [...lb.listeners]) if (!desired.some((d) => d.protocol === l.protocol && d.port === l.port)) this.dropListener(lbId, l.protocol, l.port);
+    for (const d of desired) await this.applyListener(lbId, d);
+  }
+
+  /** Applies one listener's targets and weights, creating the listener if it is new. */
+  async applyListener(lbId: string, d: DesiredListener): Promise<void> {
+    const lb = this.loadBalancers.get(lbId);
+    if (!lb) return;
     const now = new Date().toISOString();
-    const listeners = desired.map((d) => {
-      const old = lb.listeners.find((l) => l.protocol === d.protocol && l.port === d.port);
-      return {
-        id: old?.id ?? `lbl-${hex(4)}`,
-        protocol: d.protocol,
-        port: d.port,
-        targets: d.targets.map((t) => {
-          const prev = old?.targets.find((o) => o.ip === t.ip && o.port === t.port);
-          return { pod: t.pod, ip: t.ip, port: t.port, weight: t.weight, registeredTime: prev?.registeredTime ?? now };
-        }),
-      };
-    });
-    for (const old of lb.listeners) {
-      if (!listeners.some((l) => l.id === old.id)) this.closeProxy(`${lb.id}/${old.id}`);
+    const old = lb.listeners.find((l) => l.protocol === d.protocol && l.port === d.port);
+    const listener: Listener = {
+      id: old?.id ?? `lbl-${hex(4)}`,
+      protocol: d.protocol,
+      port: d.port,
+      targets: d.targets.map((t) => {
+        const prev = old?.targets.find((o) => o.uid === t.uid && o.ip === t.ip && o.port === t.port);
+        return { pod: t.pod, uid: t.uid, ip: t.ip, port: t.port, weight: t.weight, registeredTime: prev?.registeredTime ?? now };
+      }),
+    };
+    lb.listeners = old ? lb.listeners.map((l) => (l === old ? listener : l)) : [...lb.listeners, listener].sort((a, b) => a.port - b.port);
+    const keys = new Set(listener.targets.map((t) => healthKey(lb.id, listener.id, t)));
+    for (const key of [...this.health.keys()]) if (key.startsWith(`${lb.id}/${listener.id}|`) && !keys.has(key)) this.health.delete(key);
+    for (const t of listener.targets) {
+      const key = healthKey(lb.id, listener.id, t);
+      if (!this.health.has(key)) this.health.set(key, { ip: t.ip, port: t.port, healthy: false, passes: 0, failures: 0 });
     }
-    lb.listeners = listeners;
-    for (const l of listeners) {
-      for (const t of l.targets) if (!this.health.has(backendKey(t.ip, t.port))) this.health.set(backendKey(t.ip, t.port), { healthy: false, failures: 0 });
-      await this.ensureProxy(lb, l);
-    }
-    void this.healthCheck();
+    await this.ensureProxy(lb, listener);
     this.emit('applied', lb.id);
+  }
+
+  dropListener(lbId: string, protocol: string, port: number): void {
+    const lb = this.loadBalancers.get(lbId);
+    const l = lb?.listeners.find((x) => x.protocol === protocol && x.port === port);
+    if (!lb || !l) return;
+    this.closeProxy(`${lb.id}/${l.id}`);
+    for (const key of [...this.health.keys()]) if (key.startsWith(`${lb.id}/${l.id}|`)) this.health.delete(key);
+    lb.listeners = lb.listeners.filter((x) => x !== l);
   }
 
   remove(lbId: string): void {
     const lb = this.loadBalancers.get(lbId);
     if (!lb) return;
-    for (const l of lb.listeners) this.closeProxy(`${lb.id}/${l.id}`);
+    for (const l of [...lb.listeners]) this.dropListener(lbId, l.protocol, l.port);
     this.loadBalancers.delete(lbId);
   }
 
-  isHealthy(ip: string, port: number): boolean {
-    return this.health.get(backendKey(ip, port))?.healthy ?? false;
+  /** What the listener's health check says of a target now (false until it has passed enough checks). */
+  isHealthy(lbId: string, listenerId: string, t: Pick<Target, 'uid' | 'ip' | 'port'>): boolean {
+    return this.health.get(healthKey(lbId, listenerId, t))?.healthy ?? false;
   }
 
   /** Open LB-to-backend connections right now. */
@@ -170,11 +194,11 @@ export class Clb extends EventEmitter {
   }
 
   private async healthCheck(): Promise<void> {
+    let changed = false;
     await Promise.all(
-      [...this.health.keys()].map(async (key) => {
-        const [ip, port] = [key.slice(0, key.lastIndexOf(':')), Number(key.slice(key.lastIndexOf(':') + 1))];
+      [...this.health.entries()].map(async ([key, h]) => {
         const ok = await new Promise<boolean>((resolve) => {
-          const s = createConnection({ host: ip, port });
+          const s = createConnection({ host: h.ip, port: h.port });
           s.setTimeout(500, () => s.destroy());
           s.once('connect', () => {
             s.destroy();
@@ -183,20 +207,24 @@ export class Clb extends EventEmitter {
           s.once('error', () => resolve(false));
           s.once('close', () => resolve(false));
         });
-        const h = this.health.get(key);
-        if (!h) return;
-        if (ok) this.health.set(key, { healthy: true, failures: 0 });
-        else {
+        if (this.health.get(key) !== h) return;
+        if (ok) {
+          h.failures = 0;
+          h.passes++;
+          if (!h.healthy && h.passes >= this.options.healthyThreshold) [h.healthy, changed] = [true, true];
+        } else {
+          h.passes = 0;
           h.failures++;
-          if (h.failures >= this.options.unhealthyThreshold) h.healthy = false;
+          if (h.healthy && h.failures >= this.options.unhealthyThreshold) [h.healthy, changed] = [false, true];
         }
       }),
     );
+    if (changed) this.emit('health');
   }
 
   /** Smooth weighted round robin over targets with weight > 0 that pass health checks. */
   private pick(lbId: string, listener: Listener): Target | undefined {
-    const candidates = listener.targets.filter((t) => t.weight > 0 && this.isHealthy(t.ip, t.port));
+    const candidates = listener.targets.filter((t) => t.weight > 0 && this.isHealthy(lbId, listener.id, t));
     const total = candidates.reduce((s, t) => s + t.weight, 0);
     if (total === 0) return undefined;
     const key = `${lbId}/${listener.id}`;

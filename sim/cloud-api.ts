@@ -169,7 +169,7 @@ export class CloudApi {
         Scheduler: 'WRR',
         SessionExpireTime: 0,
         SessionType: 'NORMAL',
-        HealthCheck: { HealthSwitch: 1, TimeOut: 2, IntervalTime: Math.round(this.clb.options.healthCheckIntervalMs / 1000), HealthNum: 3, UnHealthNum: this.clb.options.unhealthyThreshold },
+        HealthCheck: { HealthSwitch: 1, TimeOut: 2, IntervalTime: Math.round(this.clb.options.healthCheckIntervalMs / 1000), HealthNum: this.clb.options.healthyThreshold, UnHealthNum: this.clb.options.unhealthyThreshold },
         DeregisterTargetRst: false,
         AttrFlags: [],
         RescheduleInterval: 0,
@@ -215,7 +215,7 @@ export class CloudApi {
                 Domain: '',
                 Url: '',
                 Targets: l.targets.map((t) => {
-                  const healthy = this.clb.isHealthy(t.ip, t.port);
+                  const healthy = this.clb.isHealthy(lb.id, l.id, t);
                   return { IP: t.ip, Port: t.port, Weight: t.weight, TargetId: '', HealthStatus: healthy, HealthStatusDetail: healthy ? 'Alive' : 'Dead' };
                 }),
               },

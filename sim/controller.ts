@@ -1,6 +1,8 @@
 // A stand-in for TKE's service controller: watches direct-access LoadBalancer Services and their
 // pods, gives each Service a CLB and a VIP, and applies the lb-rs-weight annotation to the CLB after
-// a propagation delay. Reports each sync as an Event on the Service, as the real one does.
+// a propagation delay: each listener on its own, most within a couple of seconds, some far later
+// (a long tail). Reports each applied change as an Event on the Service, as the real one does, and
+// sets the readiness gate of a pod True once every listener has it registered and healthy.
 import {
   CoreV1Api,
   KubeConfig,
@@ -14,43 +16,33 @@ import {
   type V1Service,
 } from '@kubernetes/client-node';
 import { randomBytes } from 'node:crypto';
-import type { Backends } from './backends.js';
 import type { Clb } from './clb.js';
+import { toSimPod } from './kubelet.js';
 import { RS_WEIGHT, desiredListeners, type DesiredListener, type SimPod } from './lb-weights.js';
+import { between, seeded, type Random } from './random.js';
 
 export const DIRECT_ACCESS = 'service.cloud.tencent.com/direct-access';
 export const LOADBALANCE_ID = 'service.kubernetes.io/loadbalance-id';
+/** The condition TKE's webhook adds as a readiness gate to pods of direct-access Services. */
+export const READINESS_GATE = 'cloud.tencent.com/load-balancer-backendgroup-ready';
 
 export interface ControllerOptions {
-  /** Mean delay between an annotation or pod change and the CLB showing it. */
+  /** Usual delay between an annotation or pod change and the CLB showing it, per listener. */
   propagationDelayMs: number;
-  /** Uniform jitter added to each delay, up to this much either way. */
+  /** Uniform jitter added to each usual delay, up to this much either way. */
   jitterMs: number;
+  /** Share of listener changes that take the slow path instead (0 to 1). */
+  slowSyncRate: number;
+  /** The slow path's delay, drawn uniformly from [min, max]. */
+  slowSyncMs: [number, number];
+  /** Seed of the delays' dice. */
+  seed: number;
 }
 
-export const DEFAULT_CONTROLLER_OPTIONS: ControllerOptions = { propagationDelayMs: 2000, jitterMs: 500 };
+export const DEFAULT_CONTROLLER_OPTIONS: ControllerOptions = { propagationDelayMs: 2000, jitterMs: 500, slowSyncRate: 0, slowSyncMs: [10_000, 30_000], seed: 1 };
 /** What TKE keeps in kube-system/tke-service-controller-config; the simulator plays a version that has lb-rs-weight. */
 export const CONTROLLER_CONFIG = 'tke-service-controller-config';
 export const SIMULATED_CONTROLLER_VERSION = 'v2.5.0';
-
-export function toSimPod(p: V1Pod): SimPod {
-  const owner = p.metadata?.ownerReferences?.find((o) => o.controller && o.kind === 'StatefulSet');
-  const name = p.metadata?.name ?? '';
-  const suffix = owner && name.startsWith(`${owner.name}-`) ? name.slice(owner.name.length + 1) : undefined;
-  return {
-    name,
-    namespace: p.metadata?.namespace ?? '',
-    uid: p.metadata?.uid ?? '',
-    ip: p.status?.podIP,
-    labels: p.metadata?.labels ?? {},
-    statefulSet: owner?.name,
-    ordinal: suffix !== undefined && /^\d+$/.test(suffix) ? Number(suffix) : undefined,
-    deleting: Boolean(p.metadata?.deletionTimestamp),
-    ports: (p.spec?.containers ?? []).flatMap((c) => (c.ports ?? []).map((cp) => ({ name: cp.name, containerPort: cp.containerPort, protocol: cp.protocol ?? 'TCP' }))),
-    image: p.spec?.containers?.[0]?.image ?? '',
-    terminationGracePeriodSeconds: p.spec?.terminationGracePeriodSeconds ?? 30,
-  };
-}
 
 const isDirectAccessLb = (s: V1Service) => s.spec?.type === 'LoadBalancer' && s.metadata?.annotations?.[DIRECT_ACCESS] === 'true';
 const selects = (s: V1Service, p: SimPod) => {
@@ -66,13 +58,18 @@ export interface PodDeletion {
   weights: { service: string; port: number; weight: number; connections: number }[];
 }
 
+interface ListenerState {
+  /** Last desired state scheduled for the listener (JSON, or 'removed'), to schedule each change once. */
+  scheduled: string;
+  /** When its last scheduled change lands: changes of one listener land in order. */
+  lastApplyAt: number;
+}
+
 interface ServiceState {
   lbId: string;
-  /** Last desired state scheduled for the CLB (JSON), to schedule each change once. */
-  scheduled?: string;
+  listeners: Map<string, ListenerState>; // PROTO/port
   /** Annotation value last warned about, to warn once per bad value. */
   warned?: string;
-  lastApplyAt: number;
 }
 
 export class ServiceController {
@@ -89,14 +86,18 @@ export class ServiceController {
   /** Every pod deletion seen, with the CLB weights its backends had at that moment. */
   readonly deletions: PodDeletion[] = [];
 
+  private readonly random: Random;
+  /** Pods whose readiness gate this controller has set True (uid). */
+  private readonly gated = new Set<string>();
+
   constructor(
     private readonly kc: KubeConfig,
     private readonly clb: Clb,
-    private readonly backends: Backends,
     /** Tests may change the propagation delay between steps. */
     readonly options: ControllerOptions = DEFAULT_CONTROLLER_OPTIONS,
   ) {
     this.core = kc.makeApiClient(CoreV1Api);
+    this.random = seeded(options.seed);
   }
 
   async start(): Promise<void> {
@@ -118,6 +119,7 @@ export class ServiceController {
     this.pods.on('update', (p) => p.metadata?.deletionTimestamp && deleted(p));
     this.pods.on('delete', deleted);
     await Promise.all([this.services.start(), this.pods.start()]);
+    this.clb.on('health', () => this.queueSync());
     this.queueSync();
     // A periodic resync, as real controllers do, so that an event lost while a watch restarts is not lost for good.
     this.resync = setInterval(() => this.queueSync(), 2000);
@@ -141,20 +143,23 @@ export class ServiceController {
   }
 
   private delay(): number {
-    return Math.max(0, this.options.propagationDelayMs + (Math.random() * 2 - 1) * this.options.jitterMs);
+    const o = this.options;
+    if (this.random() < o.slowSyncRate) return between(this.random, o.slowSyncMs[0], o.slowSyncMs[1]);
+    return Math.max(0, o.propagationDelayMs + (this.random() * 2 - 1) * o.jitterMs);
   }
 
   private async sync(): Promise<void> {
     if (this.stopped || !this.services || !this.pods) return;
     const pods = this.pods.list().map(toSimPod);
     this.noticeDeletions(pods);
-    this.backends.reconcile(pods);
     const seen = new Set<string>();
-    for (const svc of this.services.list().filter(isDirectAccessLb)) {
+    const services = this.services.list().filter(isDirectAccessLb);
+    for (const svc of services) {
       const key = `${svc.metadata!.namespace}/${svc.metadata!.name}`;
       seen.add(key);
       await this.syncService(svc, key, pods.filter((p) => p.namespace === svc.metadata!.namespace && selects(svc, p)));
     }
+    await this.readinessGates(services);
     for (const [key, st] of this.state) {
       if (!seen.has(key)) {
         this.clb.remove(st.lbId);
@@ -173,7 +178,7 @@ export class ServiceController {
     this.known.delete(uid);
     const weights = [...this.clb.loadBalancers.values()].flatMap((lb) =>
       lb.listeners.flatMap((l) =>
-        l.targets.filter((t) => t.pod === pod.name && t.ip === pod.ip).map((t) => ({ service: lb.service, port: l.port, weight: t.weight, connections: this.clb.connections(lb.id, t.ip, t.port) })),
+        l.targets.filter((t) => t.uid === pod.uid).map((t) => ({ service: lb.service, port: l.port, weight: t.weight, connections: this.clb.connections(lb.id, t.ip, t.port) })),
       ),
     );
     this.deletions.push({ pod: pod.name, namespace: pod.namespace, at: new Date().toISOString(), weights });
@@ -190,7 +195,7 @@ export class ServiceController {
     const ns = svc.metadata!.namespace!;
     const name = svc.metadata!.name!;
     const lb = this.clb.ensureLoadBalancer(key, svc.metadata?.annotations?.[LOADBALANCE_ID]);
-    const st = this.state.get(key) ?? { lbId: lb.id, lastApplyAt: 0 };
+    const st: ServiceState = this.state.get(key) ?? { lbId: lb.id, listeners: new Map() };
     this.state.set(key, st);
     if (svc.metadata?.annotations?.[LOADBALANCE_ID] !== lb.id) {
       await this.core.patchNamespacedService(
@@ -221,21 +226,69 @@ export class ServiceController {
       return;
     }
     st.warned = undefined;
-    const json = JSON.stringify(desired);
-    if (json === st.scheduled) return;
-    st.scheduled = json;
-    // Changes land in order, each after its own propagation delay.
-    const at = Math.max(Date.now() + this.delay(), st.lastApplyAt + 1);
-    st.lastApplyAt = at;
+    const wanted = new Map(desired.map((d) => [`${d.protocol}/${d.port}`, d]));
+    for (const name of st.listeners.keys()) if (!wanted.has(name)) this.schedule(svc, st, name, undefined);
+    for (const [name, d] of wanted) this.schedule(svc, st, name, d);
+  }
+
+  /** Schedules one listener's change (or removal) once, to land after its own delay, in order. */
+  private schedule(svc: V1Service, st: ServiceState, name: string, desired: DesiredListener | undefined): void {
+    const json = desired ? JSON.stringify(desired) : 'removed';
+    const ls = st.listeners.get(name);
+    if (ls?.scheduled === json) return;
+    const at = Math.max(Date.now() + this.delay(), (ls?.lastApplyAt ?? 0) + 1);
+    if (desired) st.listeners.set(name, { scheduled: json, lastApplyAt: at });
+    else st.listeners.delete(name);
     const t = setTimeout(() => {
       this.timers.delete(t);
       if (this.stopped) return;
-      void this.clb
-        .apply(lb.id, desired)
+      const [protocol, port] = [name.split('/')[0]!, Number(name.split('/')[1])];
+      const applied = desired ? this.clb.applyListener(st.lbId, desired) : Promise.resolve(this.clb.dropListener(st.lbId, protocol, port));
+      void applied
         .then(() => this.event(svc, 'Normal', 'EnsureServiceSuccess', 'Service Sync Success. RetrunCode: S2000'))
-        .catch((e) => console.error(`service controller: applying ${key}: ${e}`));
+        .then(() => this.queueSync())
+        .catch((e) => console.error(`service controller: applying ${svc.metadata?.namespace}/${svc.metadata?.name} ${name}: ${e}`));
     }, at - Date.now());
     this.timers.add(t);
+  }
+
+  /**
+   * A pod with TKE's readiness gate gets the condition True once, when every listener of every
+   * direct-access Service selecting it has it registered and healthy (never back to False, as TKE).
+   */
+  private async readinessGates(services: V1Service[]): Promise<void> {
+    for (const p of this.pods?.list() ?? []) {
+      const uid = p.metadata?.uid;
+      if (!uid || this.gated.has(uid) || p.metadata?.deletionTimestamp || !p.spec?.readinessGates?.some((g) => g.conditionType === READINESS_GATE)) continue;
+      if (p.status?.conditions?.some((c) => c.type === READINESS_GATE && c.status === 'True')) {
+        this.gated.add(uid);
+        continue;
+      }
+      const pod = toSimPod(p);
+      const selecting = services.filter((s) => s.metadata?.namespace === pod.namespace && selects(s, pod));
+      const bound = selecting.every((svc) => {
+        const st = this.state.get(`${svc.metadata!.namespace}/${svc.metadata!.name}`);
+        const lb = st && this.clb.loadBalancers.get(st.lbId);
+        const ports = svc.spec?.ports ?? [];
+        return (
+          !!lb &&
+          ports.length > 0 &&
+          ports.every((sp) => {
+            const l = lb.listeners.find((x) => x.protocol === (sp.protocol ?? 'TCP').toUpperCase() && x.port === sp.port);
+            const t = l?.targets.find((x) => x.uid === uid);
+            return !!l && !!t && this.clb.isHealthy(lb.id, l.id, t);
+          })
+        );
+      });
+      if (selecting.length === 0 || !bound) continue;
+      await this.core
+        .patchNamespacedPodStatus(
+          { name: pod.name, namespace: pod.namespace, body: { status: { conditions: [{ type: READINESS_GATE, status: 'True', reason: 'LoadBalancerNetworkGroupReady', lastTransitionTime: new Date() }] } } },
+          setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch),
+        )
+        .then(() => this.gated.add(uid))
+        .catch(() => undefined);
+    }
   }
 
   private async event(svc: V1Service, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {

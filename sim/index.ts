@@ -1,10 +1,13 @@
-// The simulator: TKE's service controller, the CLB with its data plane, and the Tencent Cloud API,
-// beside the local control plane. Test and demo infrastructure only: never part of the plugin.
+// The simulator: TKE's service controller and readiness-gate webhook, the CLB with its data plane,
+// the Tencent Cloud API, and the kubelet of the node the workloads' pods run on, beside the local
+// control plane. Test and demo infrastructure only: never part of the plugin.
 import { KubeConfig } from '@kubernetes/client-node';
 import { Backends, DEFAULT_BACKEND_OPTIONS, type BackendOptions } from './backends.js';
 import { Clb, DEFAULT_CLB_OPTIONS, type ClbOptions } from './clb.js';
 import { CloudApi, type CloudCredentials } from './cloud-api.js';
 import { DEFAULT_CONTROLLER_OPTIONS, ServiceController, type ControllerOptions } from './controller.js';
+import { Kubelet } from './kubelet.js';
+import { ReadinessGateWebhook } from './webhook.js';
 
 export interface SimulatorOptions {
   kubeconfig: string;
@@ -20,6 +23,8 @@ export interface Simulator {
   api: CloudApi;
   backends: Backends;
   controller: ServiceController;
+  kubelet: Kubelet;
+  webhook: ReadinessGateWebhook;
   /** host:port of the fake Tencent Cloud API. */
   apiEndpoint: string;
   stop(): Promise<void>;
@@ -32,18 +37,26 @@ export async function startSimulator(o: SimulatorOptions): Promise<Simulator> {
   kc.loadFromFile(o.kubeconfig);
   const clb = new Clb({ ...DEFAULT_CLB_OPTIONS, ...o.clb });
   const backends = new Backends({ ...DEFAULT_BACKEND_OPTIONS, ...o.backends });
-  const controller = new ServiceController(kc, clb, backends, { ...DEFAULT_CONTROLLER_OPTIONS, ...o.controller });
+  const controller = new ServiceController(kc, clb, { ...DEFAULT_CONTROLLER_OPTIONS, ...o.controller });
+  const kubelet = new Kubelet(kc, backends);
+  const webhook = new ReadinessGateWebhook(kc);
   const api = new CloudApi(clb, o.credentials ?? SIM_CREDENTIALS);
   const apiEndpoint = await api.listen(o.apiPort ?? 0);
+  await webhook.start();
+  await kubelet.start();
   await controller.start();
   return {
     clb,
     api,
     backends,
     controller,
+    kubelet,
+    webhook,
     apiEndpoint,
     stop: async () => {
       await controller.stop();
+      await kubelet.stop();
+      await webhook.stop();
       await api.close();
       await clb.close();
       await backends.close();

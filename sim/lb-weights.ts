@@ -2,6 +2,8 @@
 // weights, as documented (see docs/simulator.md). Written apart from the plugin's own annotation
 // code on purpose: the simulator is the independent referee of what the plugin writes.
 
+import type { Termination } from './backends.js';
+
 export const RS_WEIGHT = 'service.cloud.tencent.com/lb-rs-weight';
 export const DEFAULT_WEIGHT = 10;
 
@@ -25,6 +27,8 @@ export interface SimPod {
   ports: { name?: string; containerPort: number; protocol: string }[];
   image: string;
   terminationGracePeriodSeconds: number;
+  /** How the pod's application takes SIGTERM. */
+  termination: Termination;
 }
 
 export interface DesiredTarget {

@@ -3,7 +3,10 @@
 // simulated CLB, then an upgrade done one way or another.
 import { AppsV1Api, CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions, type V1Service, type V1StatefulSet } from '@kubernetes/client-node';
 import { randomBytes } from 'node:crypto';
+import type { Termination } from './backends.js';
 import type { Simulator } from './index.js';
+import { SIM_KUBELET_LABEL, SIM_KUBELET_VALUE, TERMINATION_ANNOTATION } from './kubelet.js';
+import { RS_WEIGHT } from './lb-weights.js';
 import { DEFAULT_LOAD, runLoad, type LoadOptions, type LoadReport } from './load.js';
 import { DIRECT_ACCESS, LOADBALANCE_ID } from './controller.js';
 
@@ -17,8 +20,14 @@ export interface Workload {
   image: string;
   terminationGracePeriodSeconds: number;
   minReadySeconds?: number;
+  /** How the application takes SIGTERM (graceful by default). */
+  termination?: Termination;
 }
 
+/**
+ * The workload's StatefulSet. Its pods run on the simulator's node (nodeSelector and toleration),
+ * whose kubelet gives them a real lifecycle, and carry the label TKE's readiness-gate webhook sees.
+ */
 export function statefulSet(w: Workload): V1StatefulSet {
   const labels = { app: w.name };
   return {
@@ -33,8 +42,10 @@ export function statefulSet(w: Workload): V1StatefulSet {
       selector: { matchLabels: labels },
       updateStrategy: { type: w.strategy },
       template: {
-        metadata: { labels },
+        metadata: { labels: { ...labels, [SIM_KUBELET_LABEL]: SIM_KUBELET_VALUE }, annotations: { [TERMINATION_ANNOTATION]: w.termination ?? 'graceful' } },
         spec: {
+          nodeSelector: { [SIM_KUBELET_LABEL]: SIM_KUBELET_VALUE },
+          tolerations: [{ key: SIM_KUBELET_LABEL, operator: 'Equal', value: SIM_KUBELET_VALUE, effect: 'NoSchedule' }],
           terminationGracePeriodSeconds: w.terminationGracePeriodSeconds,
           containers: [{ name: 'app', image: w.image, ports: w.ports.map((p) => ({ name: `p${p.targetPort}`, containerPort: p.targetPort, protocol: 'TCP' })) }],
         },
@@ -89,21 +100,25 @@ export class ScenarioEnv {
     await Promise.all(this.created.splice(0).map((name) => this.core.deleteNamespace({ name }).catch(() => undefined)));
   }
 
-  /** Creates the workload and its Service; waits until every pod serves and the CLB has them all at weight 10. */
+  /**
+   * Creates the workload and its Service (the Service first, so TKE's webhook gives the pods their
+   * readiness gate); waits until every pod serves and the CLB has them all at weight > 0 and healthy.
+   */
   async deploy(w: Workload): Promise<{ vip: string; lbId: string }> {
-    await this.apps.createNamespacedStatefulSet({ namespace: w.namespace, body: statefulSet(w) });
     await this.core.createNamespacedService({ namespace: w.namespace, body: loadBalancerService(w) });
+    await this.apps.createNamespacedStatefulSet({ namespace: w.namespace, body: statefulSet(w) });
+    await this.readyCount(w, w.replicas);
     return this.serving(w);
   }
 
-  async serving(w: Workload, service = w.name): Promise<{ vip: string; lbId: string }> {
-    return until(`${w.namespace}/${service} serving on the CLB`, 60_000, async () => {
+  async serving(w: Workload, service = w.name, timeoutMs = 120_000): Promise<{ vip: string; lbId: string }> {
+    return until(`${w.namespace}/${service} serving on the CLB`, timeoutMs, async () => {
       const svc = await this.core.readNamespacedService({ name: service, namespace: w.namespace });
       const lbId = svc.metadata?.annotations?.[LOADBALANCE_ID];
       const vip = svc.status?.loadBalancer?.ingress?.[0]?.ip;
       const lb = lbId ? this.sim.clb.loadBalancers.get(lbId) : undefined;
       if (!lb || !vip) return undefined;
-      const ok = lb.listeners.length === w.ports.length && lb.listeners.every((l) => l.targets.length === w.replicas && l.targets.every((t) => t.weight > 0 && this.sim.clb.isHealthy(t.ip, t.port)));
+      const ok = lb.listeners.length === w.ports.length && lb.listeners.every((l) => l.targets.length === w.replicas && l.targets.every((t) => t.weight > 0 && this.sim.clb.isHealthy(lb.id, l.id, t)));
       return ok ? { vip, lbId: lb.id } : undefined;
     });
   }
@@ -123,11 +138,23 @@ export class ScenarioEnv {
     });
   }
 
+  async scale(w: Workload, replicas: number): Promise<void> {
+    await this.apps.patchNamespacedStatefulSetScale({ name: w.name, namespace: w.namespace, body: { spec: { replicas } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+  }
+
+  /** Exactly `n` pods of the workload exist, none terminating, all Ready. */
+  async readyCount(w: Workload, n: number, timeoutMs = 180_000): Promise<void> {
+    await until(`${w.namespace}/${w.name}: ${n} pods Ready`, timeoutMs, async () => {
+      const pods = (await this.core.listNamespacedPod({ namespace: w.namespace, labelSelector: `app=${w.name}` })).items;
+      return pods.length === n && pods.every((p) => !p.metadata?.deletionTimestamp && p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
+    });
+  }
+
   async deletePodAndWait(w: Workload, ordinal: number): Promise<void> {
     const name = `${w.name}-${ordinal}`;
     const old = await this.core.readNamespacedPod({ name, namespace: w.namespace });
     await this.core.deleteNamespacedPod({ name, namespace: w.namespace });
-    await until(`${name} recreated`, 60_000, async () => {
+    await until(`${name} recreated`, 180_000, async () => {
       const p = await this.core.readNamespacedPod({ name, namespace: w.namespace }).catch(() => undefined);
       return p && p.metadata?.uid !== old.metadata?.uid && p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
     });
@@ -137,75 +164,152 @@ export class ScenarioEnv {
 export interface LossRun {
   name: string;
   sent: number;
-  succeeded: number;
   failed: number;
-  failures: LoadReport['failures'];
+  streams: number;
+  cut: number;
   seconds: number;
+  failures: LoadReport['failures'];
+  /** The first few failures and cuts. */
+  samples: string[];
 }
 
-// Clients that open connections often (20 connections living 1 s) and a few that hold on (10 s).
-export const BENCH_LOAD: Omit<LoadOptions, 'host' | 'port'> = { ...DEFAULT_LOAD, rate: 100, connections: 20, connectionLifetimeMs: 1000, longLived: 2, longLivedLifetimeMs: 10_000, durationMs: 600_000 };
+/**
+ * The load of the loss proofs, per listener: 50 short requests/s over 10 keep-alive connections of
+ * 1 s, and 3 streams each held 20 s to 90 s (longer than any fixed drain), seeded.
+ */
+export const BENCH_LOAD: Omit<LoadOptions, 'targets'> = { ...DEFAULT_LOAD, rate: 50, connections: 10, connectionLifetimeMs: 1000, streams: 3, streamLifetimeMs: [20_000, 90_000], durationMs: 1_800_000 };
 
-/** Runs `upgrade` under load through the workload's CLB and reports what the clients saw. */
-export async function underLoad(env: ScenarioEnv, name: string, w: Workload, upgrade: (vip: string) => Promise<void>, load = BENCH_LOAD): Promise<LossRun> {
-  const { vip } = await env.serving(w);
-  const run = runLoad({ ...load, host: vip, port: w.ports[0]!.port });
+/** Every listener of the workload's Services, by VIP. */
+async function listenersOf(env: ScenarioEnv, w: Workload, services: string[]): Promise<{ host: string; port: number }[]> {
+  const out: { host: string; port: number }[] = [];
+  for (const name of services) {
+    const { vip } = await env.serving(w, name);
+    const svc = await env.core.readNamespacedService({ name, namespace: w.namespace });
+    for (const p of svc.spec?.ports ?? []) out.push({ host: vip, port: p.port });
+  }
+  return out;
+}
+
+/**
+ * Runs `upgrade` under load on every listener of the workload's Services and reports what the
+ * clients saw. The load goes on until the CLB serves every pod again at its weight (however slow
+ * the controller), and a little longer, so that a loss at the very end is seen too.
+ */
+export async function underLoad(env: ScenarioEnv, name: string, w: Workload, upgrade: () => Promise<void>, load = BENCH_LOAD, services = [w.name]): Promise<LossRun> {
+  const run = runLoad({ ...load, targets: await listenersOf(env, w, services) });
   const started = Date.now();
   try {
-    await sleep(2000);
-    await upgrade(vip);
-    await sleep(2000);
+    await sleep(3000);
+    await upgrade();
+    for (const s of services) await env.serving(w, s, 180_000);
+    await sleep(3000);
   } finally {
     run.stop();
   }
   const r = await run.done;
-  return { name, sent: r.sent, succeeded: r.succeeded, failed: r.failed, failures: r.failures, seconds: Math.round((Date.now() - started) / 100) / 10 };
+  return { name, sent: r.sent, failed: r.failed, streams: r.streams, cut: r.cut, seconds: Math.round((Date.now() - started) / 100) / 10, failures: r.failures, samples: r.samples };
 }
 
-export function baselineWorkload(namespace: string, strategy: Workload['strategy']): Workload {
-  return { namespace, name: 'gw', replicas: 5, strategy, ports: [{ port: 80, targetPort: 8080 }], image: 'gateway:v1', terminationGracePeriodSeconds: 5, minReadySeconds: 3 };
+/** The workload of the loss proofs: a gateway of 5 replicas on two ports, graceful, 10 s to stop. */
+export function baselineWorkload(namespace: string, strategy: Workload['strategy'], shape: Partial<Workload> = {}): Workload {
+  return { namespace, name: 'gw', replicas: 5, strategy, ports: [{ port: 80, targetPort: 8080 }, { port: 443, targetPort: 8443 }], image: 'gateway:v1', terminationGracePeriodSeconds: 10, minReadySeconds: 3, ...shape };
 }
 
-/** Baseline (a): the StatefulSet controller's own RollingUpdate. */
-export async function rollingUpdateBaseline(env: ScenarioEnv): Promise<LossRun> {
-  const w = baselineWorkload(await env.namespace('rolling'), 'RollingUpdate');
+/** What every scenario of one comparison shares: the load and the workload's shape. */
+export interface ScenarioOptions {
+  load?: Omit<LoadOptions, 'targets'>;
+  workload?: Partial<Workload>;
+}
+
+/** Baseline: the StatefulSet controller's own RollingUpdate. */
+export async function rollingUpdateBaseline(env: ScenarioEnv, { load = BENCH_LOAD, workload }: ScenarioOptions = {}): Promise<LossRun> {
+  const w = baselineWorkload(await env.namespace('rolling'), 'RollingUpdate', workload);
   await env.deploy(w);
-  return underLoad(env, 'rolling-update', w, async () => {
-    await env.setImage(w, 'gateway:v2');
-    await env.rolledOut(w, 'gateway:v2');
-  });
+  return underLoad(
+    env,
+    'rolling-update',
+    w,
+    async () => {
+      await env.setImage(w, 'gateway:v2');
+      await env.rolledOut(w, 'gateway:v2', 300_000);
+    },
+    load,
+  );
 }
 
-/** Baseline (b): OnDelete, each pod deleted without draining it first. */
-export async function deleteWithoutDrainBaseline(env: ScenarioEnv): Promise<LossRun> {
-  const w = baselineWorkload(await env.namespace('nodrain'), 'OnDelete');
+/** Baseline: OnDelete, each pod deleted without draining it first. */
+export async function deleteWithoutDrainBaseline(env: ScenarioEnv, { load = BENCH_LOAD, workload }: ScenarioOptions = {}): Promise<LossRun> {
+  const w = baselineWorkload(await env.namespace('nodrain'), 'OnDelete', workload);
   await env.deploy(w);
-  return underLoad(env, 'ondelete-without-drain', w, async () => {
-    await env.setImage(w, 'gateway:v2');
-    for (let i = 0; i < w.replicas; i++) {
-      await env.deletePodAndWait(w, i);
-      await sleep(3000); // the operator looks at the new pod before the next, as in the manual procedure
-    }
-  });
+  return underLoad(
+    env,
+    'ondelete-without-drain',
+    w,
+    async () => {
+      await env.setImage(w, 'gateway:v2');
+      for (let i = 0; i < w.replicas; i++) {
+        await env.deletePodAndWait(w, i);
+        await sleep(3000); // the operator looks at the new pod before the next
+      }
+    },
+    load,
+  );
+}
+
+/**
+ * The seed's own procedure (docs: zero-loss-upgrade-procedure), as a careful person scripts it:
+ * new image, one replica more, then for each original ordinal: lb-rs-weight gives it weight 0 on
+ * every port, a fixed 30 s look at the console, delete it, wait for it to be back and Ready, move
+ * podIndexes to the next; at the end the annotation goes and the replicas come back down.
+ */
+export async function manualProcedure(env: ScenarioEnv, { load = BENCH_LOAD, workload }: ScenarioOptions = {}, lookMs = 30_000): Promise<LossRun> {
+  const w = baselineWorkload(await env.namespace('manual'), 'OnDelete', workload);
+  await env.deploy(w);
+  const annotate = (value: string | null) =>
+    env.core.patchNamespacedService({ name: w.name, namespace: w.namespace, body: { metadata: { annotations: { [RS_WEIGHT]: value } } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+  const drainOnly = (ordinal: number) =>
+    JSON.stringify({ defaultWeight: 10, groups: w.ports.map((p) => ({ key: { proto: 'TCP', port: p.port }, statefulSets: [{ name: w.name, weights: [{ weight: 0, podIndexes: [ordinal] }] }] })) });
+  return underLoad(
+    env,
+    'manual-procedure',
+    w,
+    async () => {
+      await env.setImage(w, 'gateway:v2');
+      await env.scale(w, w.replicas + 1);
+      await env.readyCount(w, w.replicas + 1);
+      for (let i = 0; i < w.replicas; i++) {
+        await annotate(drainOnly(i));
+        await sleep(lookMs);
+        await env.deletePodAndWait(w, i);
+      }
+      await annotate(null);
+      await env.scale(w, w.replicas);
+      await env.readyCount(w, w.replicas);
+    },
+    load,
+  );
 }
 
 export type PluginRunner = (args: string[]) => Promise<{ code: number; stdout: string; stderr: string }>;
 
-/**
- * The plugin's own walk, driven with --yes. By default each batch drains longer than any client
- * connection lives; `drain` may instead let the drain evidence decide (--require-evidence).
- */
-export async function zeroLossWalk(env: ScenarioEnv, plugin: PluginRunner, drain = ['--min-drain', '15s'], name = 'zerolossupgrade'): Promise<LossRun> {
-  const w = baselineWorkload(await env.namespace('walk'), 'OnDelete');
+/** The plugin's walk, driven with --yes: blind (`--min-drain 15s`) unless `drain` says otherwise. */
+export async function zeroLossWalk(env: ScenarioEnv, plugin: PluginRunner, drain = ['--min-drain', '15s'], name = 'zerolossupgrade-blind', { load = BENCH_LOAD, workload }: ScenarioOptions = {}): Promise<LossRun> {
+  const w = baselineWorkload(await env.namespace('walk'), 'OnDelete', workload);
   await env.deploy(w);
   const step = async (args: string[]) => {
     const r = await plugin([...args, '-n', w.namespace]);
     if (r.code !== 0) throw new Error(`kubectl zerolossupgrade ${args.join(' ')} exited ${r.code}: ${r.stderr.trim().split('\n').pop()}`);
   };
-  return underLoad(env, name, w, async () => {
-    await step(['start', w.name, '--image', 'app=gateway:v2']);
-    await step(['next', w.name, '--yes', ...drain]);
-    await step(['finish', w.name, '--yes', ...drain]);
-    await env.rolledOut(w, 'gateway:v2');
-  });
+  return underLoad(
+    env,
+    name,
+    w,
+    async () => {
+      await step(['start', w.name, '--image', 'app=gateway:v2']);
+      await step(['next', w.name, '--yes', ...drain]);
+      await step(['finish', w.name, '--yes', ...drain]);
+      await env.rolledOut(w, 'gateway:v2');
+    },
+    load,
+  );
 }

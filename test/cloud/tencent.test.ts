@@ -20,7 +20,7 @@ function setEnv(vars: Record<string, string | undefined>) {
 }
 
 describe('openTencentCloud against the fake API', () => {
-  const clb = new Clb({ healthCheckIntervalMs: 200, unhealthyThreshold: 1, monitorPeriodMs: 1000 });
+  const clb = new Clb({ healthCheckIntervalMs: 200, healthyThreshold: 1, unhealthyThreshold: 1, monitorPeriodMs: 1000 });
   const api = new CloudApi(clb, creds);
   let endpoint: string;
   let lbId: string;

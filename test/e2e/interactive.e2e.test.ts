@@ -2,7 +2,7 @@
 import { describe, expect, inject, it } from 'vitest';
 import { SIM_CREDENTIALS } from '../../sim/index.js';
 import { type Workload } from '../../sim/scenarios.js';
-import { adminClients, onTerminal, runPlugin, useSimulator } from './support.js';
+import { adminClients, expectDeletionsDrained, onTerminal, runPlugin, useSimulator } from './support.js';
 
 describe('interactive next on a terminal', () => {
   const ctx = useSimulator({ propagationDelayMs: 500, jitterMs: 100 }, { monitorPeriodMs: 1000 });
@@ -67,13 +67,11 @@ describe('interactive next on a terminal', () => {
     expect(r.code, r.screen).toBe(0);
     expect(r.screen).toContain('drain evidence: Tencent Cloud ap-guangzhou, credentials from the environment (TENCENTCLOUD_SECRET_ID)');
     expect(r.screen).toMatch(/│ gw-0 +│ gw lb-\w+ TCP\/80 +│ 0 +│ healthy +│/);
-    expect(r.screen).toMatch(/gw-0 \(127\.10\.[\d.]+, CLB readiness gate not injected\): not yet: \d of 3 zero points since weight 0/);
-    expect(r.screen).toMatch(/gw-0 \(127\.10\.[\d.]+, CLB readiness gate not injected\): drained/);
+    expect(r.screen).toMatch(/gw-0 \(127\.11\.[\d.]+, CLB readiness gate True\): not yet: \d of 3 zero points since weight 0/);
+    expect(r.screen).toMatch(/gw-0 \(127\.11\.[\d.]+, CLB readiness gate True\): drained/);
     expect(r.screen).toMatch(/weight 0 and connections drained, confirmed by zlu-operator \d+s after the drain; evidence: gw-0 drained/);
     expect(r.screen).not.toContain(SIM_CREDENTIALS.secretKey);
     expect(r.screen).not.toContain(SIM_CREDENTIALS.secretId);
-    for (const d of ctx.sim.controller.deletions.filter((x) => x.namespace === w.namespace)) {
-      expect(d.weights.every((x) => x.weight === 0 && x.connections === 0), JSON.stringify(d)).toBe(true);
-    }
+    expectDeletionsDrained(ctx.sim.controller.deletions.filter((x) => x.namespace === w.namespace), ['gw-0'], ['gw 80']);
   });
 });

@@ -79,8 +79,7 @@ describe('crash and resume at every phase boundary', () => {
     );
     expect((await core.readNamespacedService({ name: 'gw', namespace: w.namespace })).metadata?.annotations?.[RS_WEIGHT]).toBeUndefined();
     const deletions = ctx.sim.controller.deletions.filter((d) => d.namespace === w.namespace);
-    expect(deletions.map((d) => d.pod).sort()).toEqual(['gw-0', 'gw-1', 'gw-2', 'gw-3', 'gw-4']); // each once: nothing deleted twice
-    expectDeletionsDrained(deletions, 5, ['gw 80']);
+    expectDeletionsDrained(deletions, ['gw-0', 'gw-1', 'gw-2', 'gw-3', 'gw-4'], ['gw 80']); // each once: nothing deleted twice
   });
 
   it('rollback, abort: killed at each boundary, end where uninterrupted ones end', async () => {
@@ -114,7 +113,6 @@ describe('crash and resume at every phase boundary', () => {
     );
     expect((await core.readNamespacedService({ name: 'gw', namespace: w.namespace })).metadata?.annotations?.[RS_WEIGHT]).toBeUndefined();
     const deletions = ctx.sim.controller.deletions.filter((d) => d.namespace === w.namespace);
-    expect(deletions.map((d) => d.pod).sort()).toEqual(['gw-0', 'gw-0', 'gw-2']); // forward, back, surge
-    expectDeletionsDrained(deletions, 3, ['gw 80']);
+    expectDeletionsDrained(deletions, ['gw-0', 'gw-0', 'gw-2'], ['gw 80']); // forward, back, surge
   });
 });

@@ -155,12 +155,21 @@ export function onTerminal(args: string[], script: [RegExp, string][], env: Reco
   });
 }
 
-/** Every deletion had a target on each listener of the Service, each at weight 0; at least `n` of them. */
-export function expectDeletionsDrained(deletions: PodDeletion[], n: number, listeners: string[]) {
-  expect(deletions.length).toBeGreaterThanOrEqual(n);
+/**
+ * The deletion audit: exactly these pods were deleted (a name twice if deleted twice), and each
+ * had, the moment its deletion was seen, a target on every listener of every Service that selects
+ * it (`listeners`: "service port"), each at weight 0 and, unless `connections` is false, with no
+ * connection open. Never vacuous: the list of deletions is compared whole.
+ */
+export function expectDeletionsDrained(deletions: PodDeletion[], pods: string[], listeners: string[], opts: { connections?: boolean } = {}) {
+  expect(deletions.map((d) => d.pod).sort()).toEqual([...pods].sort());
+  expect(listeners.length).toBeGreaterThan(0);
   for (const d of deletions) {
     // The audit names Services namespace/name.
     expect(d.weights.map((x) => `${x.service.split('/').pop()} ${x.port}`).sort(), JSON.stringify(d)).toEqual([...listeners].sort());
-    for (const x of d.weights) expect({ pod: d.pod, ...x }).toEqual({ pod: d.pod, ...x, weight: 0 });
+    for (const x of d.weights) {
+      expect({ pod: d.pod, ...x }).toEqual({ pod: d.pod, ...x, weight: 0 });
+      if (opts.connections !== false) expect({ pod: d.pod, ...x }).toEqual({ pod: d.pod, ...x, connections: 0 });
+    }
   }
 }

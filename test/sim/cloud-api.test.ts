@@ -7,7 +7,7 @@ import { CloudApi } from '../../sim/cloud-api.js';
 const creds = { secretId: 'AKIDtest', secretKey: 'test-key' };
 
 describe('fake Tencent Cloud API through tencentcloud-sdk-nodejs', () => {
-  const clb = new Clb({ healthCheckIntervalMs: 200, unhealthyThreshold: 1, monitorPeriodMs: 1000 });
+  const clb = new Clb({ healthCheckIntervalMs: 200, healthyThreshold: 1, unhealthyThreshold: 1, monitorPeriodMs: 1000 });
   const api = new CloudApi(clb, creds);
   let endpoint: string;
   let lbId: string;

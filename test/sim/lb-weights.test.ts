@@ -5,7 +5,7 @@ const pod = (sts: string, ordinal: number, extra: Partial<SimPod> = {}): SimPod 
   name: `${sts}-${ordinal}`, namespace: 'd', uid: `${sts}-${ordinal}-uid`, ip: `127.10.0.${ordinal + 1}`,
   labels: { app: 'x' }, statefulSet: sts, ordinal, deleting: false,
   ports: [{ name: 'http', containerPort: 8080, protocol: 'TCP' }, { name: 'admin', containerPort: 9090, protocol: 'TCP' }],
-  image: 'nginx:1', terminationGracePeriodSeconds: 30, ...extra,
+  image: 'nginx:1', terminationGracePeriodSeconds: 30, termination: 'graceful', ...extra,
 });
 const http: ServicePortSpec = { protocol: 'TCP', port: 80, targetPort: 8080 };
 const admin: ServicePortSpec = { protocol: 'TCP', port: 8081, targetPort: 'admin' };

@@ -1,0 +1,17 @@
+// A small seeded PRNG (mulberry32), so one seed gives the simulator and the load the same dice in
+// every scenario of a benchmark: the runs differ by the upgrade, not by luck.
+export type Random = () => number;
+
+export function seeded(seed: number): Random {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A value drawn uniformly from [min, max]. */
+export const between = (random: Random, min: number, max: number) => min + random() * (max - min);
