@@ -60,6 +60,8 @@ interface ConnBucket {
   samples: number;
   max: number;
   min: number;
+  /** The count at the last sample. */
+  last: number;
 }
 
 const hex = (n: number) => randomBytes(n).toString('hex').slice(0, n * 2);
@@ -179,10 +181,18 @@ export class Clb extends EventEmitter {
           const series = this.monitor.get(key) ?? [];
           let bucket = series.at(-1);
           if (!bucket || bucket.start !== start) {
-            bucket = { start, sum: 0, samples: 0, max: value, min: value };
+            // Periods the sampler missed (the event loop was busy) had the count it last saw:
+            // nothing changed it meanwhile. Cloud Monitor has a point for every period.
+            for (let missed = Math.max((bucket?.start ?? start) + period, start - 120 * period); bucket && missed < start; missed += period) {
+              const last = bucket.last;
+              bucket = { start: missed, sum: last, samples: 1, max: last, min: last, last };
+              series.push(bucket);
+            }
+            bucket = { start, sum: 0, samples: 0, max: value, min: value, last: value };
             series.push(bucket);
-            if (series.length > 120) series.shift();
+            while (series.length > 120) series.shift();
           }
+          bucket.last = value;
           bucket.sum += value;
           bucket.samples++;
           bucket.max = Math.max(bucket.max, value);

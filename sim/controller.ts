@@ -37,12 +37,20 @@ export interface ControllerOptions {
   slowSyncMs: [number, number];
   /** Seed of the delays' dice. */
   seed: number;
+  /** A fixed delay for some listeners ("namespace/service PROTO/port"), for tests that need one slow. */
+  delayFor?: (listener: string) => number | undefined;
 }
 
 export const DEFAULT_CONTROLLER_OPTIONS: ControllerOptions = { propagationDelayMs: 2000, jitterMs: 500, slowSyncRate: 0, slowSyncMs: [10_000, 30_000], seed: 1 };
 /** What TKE keeps in kube-system/tke-service-controller-config; the simulator plays a version that has lb-rs-weight. */
 export const CONTROLLER_CONFIG = 'tke-service-controller-config';
 export const SIMULATED_CONTROLLER_VERSION = 'v2.5.0';
+
+/** How long one listener change takes to reach the CLB: usually about `propagationDelayMs`, sometimes the slow path. */
+export function syncDelay(random: Random, o: ControllerOptions): number {
+  if (random() < o.slowSyncRate) return between(random, o.slowSyncMs[0], o.slowSyncMs[1]);
+  return Math.max(0, o.propagationDelayMs + (random() * 2 - 1) * o.jitterMs);
+}
 
 const isDirectAccessLb = (s: V1Service) => s.spec?.type === 'LoadBalancer' && s.metadata?.annotations?.[DIRECT_ACCESS] === 'true';
 const selects = (s: V1Service, p: SimPod) => {
@@ -142,10 +150,8 @@ export class ServiceController {
     }, 20);
   }
 
-  private delay(): number {
-    const o = this.options;
-    if (this.random() < o.slowSyncRate) return between(this.random, o.slowSyncMs[0], o.slowSyncMs[1]);
-    return Math.max(0, o.propagationDelayMs + (this.random() * 2 - 1) * o.jitterMs);
+  private delay(listener: string): number {
+    return this.options.delayFor?.(listener) ?? syncDelay(this.random, this.options);
   }
 
   private async sync(): Promise<void> {
@@ -236,7 +242,7 @@ export class ServiceController {
     const json = desired ? JSON.stringify(desired) : 'removed';
     const ls = st.listeners.get(name);
     if (ls?.scheduled === json) return;
-    const at = Math.max(Date.now() + this.delay(), (ls?.lastApplyAt ?? 0) + 1);
+    const at = Math.max(Date.now() + this.delay(`${svc.metadata?.namespace}/${svc.metadata?.name} ${name}`), (ls?.lastApplyAt ?? 0) + 1);
     if (desired) st.listeners.set(name, { scheduled: json, lastApplyAt: at });
     else st.listeners.delete(name);
     const t = setTimeout(() => {

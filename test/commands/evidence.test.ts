@@ -1,13 +1,15 @@
 // The drain evidence in `next`, against the in-memory cluster and a scripted cloud: what decides,
 // what is recorded, and that every refusal deletes nothing.
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/app.js';
-import type { CloudOpener } from '../../src/cloud/open.js';
+import { openCloud, type CloudOpener } from '../../src/cloud/open.js';
 import { CloudApiError, type Cloud } from '../../src/cloud/types.js';
 import { runNext, validateNextOptions } from '../../src/commands/next.js';
 import { runStart, validateStartOptions } from '../../src/commands/start.js';
 import type { ConnPoint, TargetReading } from '../../src/core/evidence.js';
 import { makeUi, type Ui } from '../../src/ui/terminal.js';
+import { Clb } from '../../sim/clb.js';
+import { CloudApi } from '../../sim/cloud-api.js';
 import { FakeCluster, fakeDeps, fakeIo, pod, statefulSet } from '../support/fakes.js';
 
 const SECRET = 'never-printed-secret-key';
@@ -214,15 +216,40 @@ describe('next without evidence', () => {
 });
 
 describe('secrets', () => {
-  it('never reach the output, whatever the run', async () => {
-    process.env.TENCENTCLOUD_SECRET_KEY_FOR_TEST = SECRET;
+  // The real opener reads the credentials from the environment and signs with them, against the
+  // simulator's Tencent Cloud API on loopback: a wrong key is refused (so the key was used), and
+  // neither the key nor the id shows anywhere the run writes.
+  const id = 'AKIDsecrettest000000000000000000';
+  const clb = new Clb({ healthCheckIntervalMs: 200, healthyThreshold: 1, unhealthyThreshold: 1, monitorPeriodMs: 1000 });
+  const api = new CloudApi(clb, { secretId: id, secretKey: 'the-right-key-the-api-expects-000' });
+  const saved = { id: process.env.TENCENTCLOUD_SECRET_ID, key: process.env.TENCENTCLOUD_SECRET_KEY };
+  afterAll(async () => {
+    for (const [k, v] of [['TENCENTCLOUD_SECRET_ID', saved.id], ['TENCENTCLOUD_SECRET_KEY', saved.key]] as const) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+    await api.close();
+    await clb.close();
+  });
+
+  it('never reach the output, the Events or the record, even when Tencent Cloud refuses them', async () => {
+    const endpoint = `http://${await api.listen()}`;
+    const lb = clb.ensureLoadBalancer('default/gw', 'lb-1');
+    await clb.apply(lb.id, [{ protocol: 'TCP', port: 80, targets: [] }]);
+    process.env.TENCENTCLOUD_SECRET_ID = id;
+    process.env.TENCENTCLOUD_SECRET_KEY = SECRET;
     const cluster = await started();
-    const cloud = new ScriptedCloud();
-    cloud.failTargets = new CloudApiError('AuthFailure.SignatureFailure', 'DescribeTargets: AuthFailure.SignatureFailure: The provided credentials could not be validated.');
-    const r = await run(cluster, cloud, ['next', 'gw', '--yes', '--min-drain', '0s', '--timeout', '100ms']);
-    delete process.env.TENCENTCLOUD_SECRET_KEY_FOR_TEST;
-    expect(r.err).toContain('CLB targets unreadable: DescribeTargets: AuthFailure.SignatureFailure');
-    expect(`${r.out}${r.err}${JSON.stringify(cluster.events)}${JSON.stringify(cluster.sts)}`).not.toContain(SECRET);
+    const deps = fakeDeps(cluster);
+    deps.openCloud = openCloud;
+    const code = await main(['next', 'gw', '--yes', '--min-drain', '0s', '--timeout', '100ms', '--cloud-endpoint', endpoint, '--region', 'ap-guangzhou'], deps);
+    const r = { code, out: deps.io.stdout.text, err: deps.io.stderr.text };
+    // The key was read and used: the API refused its signature.
+    expect(r.err).toContain('AuthFailure.SignatureFailure');
+    expect(r.err).toContain('credentials from the environment (TENCENTCLOUD_SECRET_ID)');
+    const written = `${r.out}${r.err}${JSON.stringify(cluster.events)}${JSON.stringify(cluster.sts)}${JSON.stringify(cluster.services)}`;
+    expect(written.length).toBeGreaterThan(500);
+    expect(written).not.toContain(SECRET);
+    expect(written).not.toContain(id);
   });
 });
 

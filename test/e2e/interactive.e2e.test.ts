@@ -31,6 +31,8 @@ describe('interactive next on a terminal', () => {
     const pod1 = await core.readNamespacedPod({ name: 'gw-1', namespace: w.namespace });
     expect(pod0.spec?.containers[0]?.image).toBe('gw:2');
     expect(pod1.spec?.containers[0]?.image).toBe('gw:1');
+    const deletions = () => ctx.sim.controller.deletions.filter((x) => x.namespace === w.namespace);
+    expectDeletionsDrained(deletions(), ['gw-0'], ['gw 80']);
 
     // Answering No (the default, Enter) to the drain question changes nothing and exits 130.
     const no = await onTerminal(['next', 'gw', '-n', w.namespace, '--min-drain', '2s'], [[/Drain gw-1 .*\(y\/N\)/, '\r']], shellEnv);
@@ -38,6 +40,7 @@ describe('interactive next on a terminal', () => {
     expect(no.screen).toContain('error: not drained; nothing changed');
     const svc = await core.readNamespacedService({ name: 'gw', namespace: w.namespace });
     expect(svc.metadata?.annotations?.['service.cloud.tencent.com/lb-rs-weight']).toBeUndefined();
+    expectDeletionsDrained(deletions(), ['gw-0'], ['gw 80']);
   });
 
   it('with the drain evidence: shows it beside the prompt, reads it again on request, and offers to confirm once it says drained', async () => {

@@ -80,10 +80,6 @@ export class ApiReferee {
     const pods = new Map<string, V1Pod>();
     const out: RefereedDeletion[] = [];
     const counted = new Set<string>();
-    // kwok deletes a terminating pod by name, without a uid precondition, and now and then a late
-    // second delete hits the pod's fresh successor before it ever ran. A pod that was never Ready
-    // never had traffic to lose: only departures of pods that were Ready count.
-    const served = new Set<string>();
     for (const e of events) {
       const name = e.obj.metadata!.name!;
       if (e.kind === 'Service') {
@@ -92,12 +88,11 @@ export class ApiReferee {
         continue;
       }
       const pod = e.obj as V1Pod;
-      if (pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')) served.add(pod.metadata!.uid!);
       const before = pods.get(name);
       const owner = pod.metadata?.ownerReferences?.find((o) => o.kind === 'StatefulSet')?.name;
       const starts = (e.type === 'MODIFIED' && pod.metadata?.deletionTimestamp && !before?.metadata?.deletionTimestamp) || (e.type === 'DELETED' && before && !before.metadata?.deletionTimestamp);
       // Once per pod (by uid), however many events its departure takes.
-      if (starts && owner === statefulSet && before?.metadata?.uid === pod.metadata?.uid && served.has(pod.metadata!.uid!) && !counted.has(pod.metadata!.uid!)) {
+      if (starts && owner === statefulSet && before?.metadata?.uid === pod.metadata?.uid && !counted.has(pod.metadata!.uid!)) {
         counted.add(pod.metadata!.uid!);
         const ordinal = Number(name.slice(statefulSet.length + 1));
         const weights: Record<string, number> = {};

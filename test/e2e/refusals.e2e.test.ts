@@ -40,6 +40,7 @@ describe('refusals leave the cluster unchanged', () => {
   const versions = async () => ({
     sts: Object.fromEntries((await apps.listNamespacedStatefulSet({ namespace: ns })).items.map((s) => [s.metadata!.name!, s.metadata!.resourceVersion])),
     svc: Object.fromEntries((await core.listNamespacedService({ namespace: ns })).items.map((s) => [s.metadata!.name!, s.metadata!.resourceVersion])),
+    pods: (await core.listNamespacedPod({ namespace: ns })).items.map((p) => `${p.metadata!.name}/${p.metadata!.uid}${p.metadata?.deletionTimestamp ? ' deleting' : ''}`).sort(),
   });
 
   it.each([
@@ -85,5 +86,8 @@ describe('refusals leave the cluster unchanged', () => {
     const next = await runPlugin(['next', 'ok', '--dry-run', '-n', ns]);
     expect(next.stdout).toContain('POST pods/ok-0/eviction');
     expect(await versions()).toEqual(before);
+    // No refusal and no dry run in this file deleted a pod (the pods of 5 StatefulSets, 2 each, and the surge pod of 'ok').
+    expect(before.pods).toHaveLength(11);
+    expect(ctx.sim.controller.deletions.filter((d) => d.namespace === ns)).toEqual([]);
   });
 });

@@ -5,6 +5,7 @@ import { AppsV1Api, CoreV1Api, KubeConfig, type V1StatefulSet } from '@kubernete
 import { afterAll, beforeAll, expect, inject } from 'vitest';
 import type { PodDeletion } from '../../sim/controller.js';
 import type { ClbOptions } from '../../sim/clb.js';
+import type { ControllerOptions } from '../../sim/controller.js';
 import { startSimulator, type Simulator } from '../../sim/index.js';
 import { ScenarioEnv } from '../../sim/scenarios.js';
 
@@ -97,7 +98,7 @@ export function runPlugin(args: string[], opts: { kubeconfig?: string; env?: Rec
 }
 
 /** Starts the simulator for the tests of one file (before all, stopped after all). */
-export function useSimulator(controller: { propagationDelayMs: number; jitterMs: number }, clb: Partial<ClbOptions> = {}): { sim: Simulator; env: ScenarioEnv } {
+export function useSimulator(controller: Partial<ControllerOptions>, clb: Partial<ClbOptions> = {}): { sim: Simulator; env: ScenarioEnv } {
   const ctx = {} as { sim: Simulator; env: ScenarioEnv };
   beforeAll(async () => {
     ctx.sim = await startSimulator({ kubeconfig: inject('adminKubeconfig'), controller, clb });

@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_CONTROLLER_OPTIONS, syncDelay } from '../../sim/controller.js';
+import { seeded } from '../../sim/random.js';
 import { desiredListeners, parseWeightConfig, type ServicePortSpec, type SimPod } from '../../sim/lb-weights.js';
 
 const pod = (sts: string, ordinal: number, extra: Partial<SimPod> = {}): SimPod => ({
@@ -83,5 +85,33 @@ describe('parseWeightConfig refuses what the controller would reject', () => {
     ['{"groups":[{"key":{"proto":"TCP","port":80},"statefulSets":[{"weights":[]}]}]}', /name must be a non-empty string/],
   ])('%s', (text, message) => {
     expect(() => parseWeightConfig(text)).toThrow(message);
+  });
+});
+
+describe('the service controller\'s sync delays', () => {
+  const o = { ...DEFAULT_CONTROLLER_OPTIONS, propagationDelayMs: 2000, jitterMs: 500, slowSyncRate: 0.1, slowSyncMs: [16_000, 40_000] as [number, number] };
+  const draw = (seed: number, n: number) => {
+    const random = seeded(seed);
+    return Array.from({ length: n }, () => syncDelay(random, o));
+  };
+
+  it('are mostly the usual delay with jitter, with a long tail well above a 15 s drain', () => {
+    const delays = draw(7, 2000);
+    const usual = delays.filter((d) => d >= 1500 && d <= 2500);
+    const slow = delays.filter((d) => d >= 16_000 && d <= 40_000);
+    expect(usual.length + slow.length).toBe(2000);
+    expect(slow.length).toBeGreaterThan(140);
+    expect(slow.length).toBeLessThan(260);
+  });
+
+  it('come from the seed: the same seed, the same delays; another seed, others', () => {
+    expect(draw(3, 50)).toEqual(draw(3, 50));
+    expect(draw(3, 50)).not.toEqual(draw(4, 50));
+  });
+
+  it('are never slow when the slow rate is 0', () => {
+    const random = seeded(1);
+    const delays = Array.from({ length: 500 }, () => syncDelay(random, { ...o, slowSyncRate: 0 }));
+    expect(Math.max(...delays)).toBeLessThanOrEqual(2500);
   });
 });
