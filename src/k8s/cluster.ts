@@ -253,8 +253,8 @@ export class KubeCluster implements Cluster {
       const cm = await withRetry(() => this.core.readNamespacedConfigMap({ name: TKE_CONTROLLER_CONFIG, namespace: 'kube-system' }));
       return cm.data?.VERSION;
     } catch (e) {
-      // Optional evidence: not readable (403) or not TKE (404) both mean "unknown".
-      if (e instanceof ApiException && (e.code === 403 || e.code === 404)) return undefined;
+      // Optional evidence: not TKE (404) means "unknown"; not readable (403) is thrown, named, for the caller to say so.
+      if (e instanceof ApiException && e.code === 404) return undefined;
       throw translateApiError(e, { verb: 'get', resource: 'configmaps', name: TKE_CONTROLLER_CONFIG, namespace: 'kube-system', server: this.conn.server });
     }
   }
@@ -263,7 +263,8 @@ export class KubeCluster implements Cluster {
     try {
       return (await withRetry(() => this.core.readNode({ name }))).metadata?.labels ?? {};
     } catch (e) {
-      if (e instanceof ApiException && (e.code === 403 || e.code === 404)) return {};
+      // No such node: no labels. Not readable (403) is thrown, named, for the caller to say so.
+      if (e instanceof ApiException && e.code === 404) return {};
       throw translateApiError(e, { verb: 'get', resource: 'nodes', name, namespace: '', server: this.conn.server });
     }
   }

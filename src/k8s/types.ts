@@ -50,9 +50,9 @@ export interface Cluster {
   recordEvent(sts: StatefulSetSnapshot, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void>;
   /** The strategic-merge patch a ControllerRevision holds: applied, it puts that template back. */
   revisionPatch(revision: string): Promise<Record<string, unknown>>;
-  /** The TKE service controller's VERSION (kube-system/tke-service-controller-config); undefined when unreadable. */
+  /** The TKE service controller's VERSION (kube-system/tke-service-controller-config); undefined when not there; a 403 (named) when not readable. */
   serviceControllerVersion(): Promise<string | undefined>;
-  /** A node's labels (the region lives there); empty when the node cannot be read. */
+  /** A node's labels (the region lives there); empty when the node is not there; a 403 (named) when it may not be read. */
   nodeLabels(name: string): Promise<Record<string, string>>;
   readLease(name: string): Promise<LeaseState | undefined>;
   /** Creates the Lease (no resourceVersion) or replaces it if still at `resourceVersion`; 409 otherwise. */

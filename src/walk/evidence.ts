@@ -41,6 +41,7 @@ export interface EvidenceOptions extends CloudFlags {
 }
 
 const errorText = (e: unknown) => (e as Error).message ?? String(e);
+const firstLine = (e: unknown) => errorText(e).split('\n')[0]!;
 
 /** The service controller's Events on the recorded Services since the drain, one line each; its Warnings apart. */
 export async function serviceControllerEvents(cluster: Cluster, record: UpgradeRecord, since: Date): Promise<{ events: string[]; warnings: string[] }> {
@@ -140,7 +141,14 @@ export class DrainEvidence {
   }
 
   private async version(cluster: Cluster): Promise<string> {
-    this.controllerVersion ??= (await cluster.serviceControllerVersion()) ?? 'unknown (kube-system/tke-service-controller-config not found or not readable)';
+    this.controllerVersion ??= await cluster.serviceControllerVersion().then(
+      (v) => v ?? 'unknown (kube-system/tke-service-controller-config not found)',
+      (e: unknown) => {
+        // Optional (the second ClusterRole in docs/rbac.yaml): not readable is "unknown", saying which permission.
+        if ((e as { status?: number }).status === 403) return `unknown (${firstLine(e)})`;
+        throw e;
+      },
+    );
     return this.controllerVersion;
   }
 

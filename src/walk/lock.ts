@@ -1,7 +1,7 @@
 // Runs a command that changes the cluster while holding the StatefulSet's operator lock (a Lease),
 // renewed in the background, released at the end whatever happens.
 import { hostname } from 'node:os';
-import { GateError } from '../core/errors.js';
+import { GateError, NotFoundError } from '../core/errors.js';
 import { LEASE_SECONDS, decideLock, holderIdentity, holderProcess, leaseName, type LeaseState } from '../core/lock.js';
 import type { Cluster } from '../k8s/types.js';
 import type { Ui } from '../ui/terminal.js';
@@ -66,6 +66,8 @@ export async function withLock<T>(cluster: Cluster, ui: Ui, statefulSet: string,
     throw e;
   }
   let lost: string | undefined;
+  // Why the last renewal failed (a 403 names the permission), for the message when the lock runs out.
+  let renewError: string | undefined;
   let renewing = Promise.resolve();
   const timer = setInterval(() => {
     renewing = renewing.then(async () => {
@@ -75,8 +77,12 @@ export async function withLock<T>(cluster: Cluster, ui: Ui, statefulSet: string,
       try {
         lease = await cluster.writeLease(name, lease.resourceVersion, me, acquiredAt, leaseSeconds);
         renewedAt = sentAt;
+        renewError = undefined;
       } catch (e) {
-        if ((e as { status?: number }).status !== 409) return;
+        if ((e as { status?: number }).status !== 409) {
+          renewError = (e as Error).message;
+          return;
+        }
         // A retried renewal whose first attempt landed also ends in 409: the Lease says whose it is.
         const now = await cluster.readLease(name).catch(() => undefined);
         if (now?.holder === me) {
@@ -88,7 +94,7 @@ export async function withLock<T>(cluster: Cluster, ui: Ui, statefulSet: string,
   }, (leaseSeconds * 1000) / 3);
   timer.unref();
   const check = () => {
-    const why = lost ?? (Date.now() - renewedAt > leaseSeconds * 1000 ? `the lock could not be renewed for ${leaseSeconds}s, so another session may hold it` : undefined);
+    const why = lost ?? (Date.now() - renewedAt > leaseSeconds * 1000 ? `the lock could not be renewed for ${leaseSeconds}s${renewError ? ` (${renewError})` : ''}, so another session may hold it` : undefined);
     if (why) {
       lost = why;
       throw new GateError(`${why} (lease ${cluster.namespace}/${name}); stopped before the next change. See kubectl zerolossupgrade status ${statefulSet}, then run the same command again`);
@@ -99,6 +105,16 @@ export async function withLock<T>(cluster: Cluster, ui: Ui, statefulSet: string,
   } finally {
     clearInterval(timer);
     await renewing;
-    if (!lost) await cluster.deleteLease(name, lease.resourceVersion).catch(() => undefined);
+    if (!lost) await cluster.deleteLease(name, lease.resourceVersion).catch((e: unknown) => releaseFailed(ui, cluster.namespace, name, leaseSeconds, e));
   }
+}
+
+/**
+ * The work is done whether or not the Lease goes; a colleague is kept waiting until it expires, so
+ * a failed release is said (a 403 names the permission). Gone already (404) or taken by another
+ * session meanwhile (409) leaves nothing to release.
+ */
+function releaseFailed(ui: Ui, namespace: string, name: string, leaseSeconds: number, e: unknown): void {
+  if (e instanceof NotFoundError || (e as { status?: number }).status === 409) return;
+  ui.warn(`could not release the lock (lease ${namespace}/${name}): ${(e as Error).message}; others can take it ${leaseSeconds}s after its last renewal`);
 }

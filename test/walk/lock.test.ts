@@ -1,7 +1,9 @@
 // Every other session judges the Lease by the renewTime a renewal request carried, so the lock
 // counts "renewed" from the sending, not from the answer: a slow renewal must not widen the gap.
 import { describe, expect, it } from 'vitest';
-import { GateError } from '../../src/core/errors.js';
+import { ApiException } from '@kubernetes/client-node';
+import { GateError, NotFoundError } from '../../src/core/errors.js';
+import { translateApiError } from '../../src/k8s/client.js';
 import { decideLock } from '../../src/core/lock.js';
 import { RS_WEIGHT_ANNOTATION } from '../../src/core/rs-weight.js';
 import { makeUi } from '../../src/ui/terminal.js';
@@ -83,6 +85,65 @@ describe('the lock counts from the sending of every write that renews it', () =>
       0.3,
     ).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(GateError);
+    expect(c.services[0]!.annotations[RS_WEIGHT_ANNOTATION]).toBeUndefined();
+  }, 10_000);
+});
+
+describe('a refused Lease call names the permission, not only that the lock failed', () => {
+  const forbidden = (verb: string) =>
+    translateApiError(new ApiException(403, 'Forbidden', JSON.stringify({ message: `leases.coordination.k8s.io "zerolossupgrade-gw" is forbidden: cannot ${verb}` }), {}), {
+      verb,
+      resource: 'leases',
+      name: 'zerolossupgrade-gw',
+      namespace: 'prod',
+    });
+
+  it('a release the API server refuses is a warning with the verb and resource; the work stands', async () => {
+    const c = new FakeCluster(statefulSet(), []);
+    c.deleteLease = async () => {
+      throw forbidden('delete');
+    };
+    const io = fakeIo();
+    await expect(withLock(c, makeUi({}, io), 'gw', 'tester', false, async () => 'done')).resolves.toBe('done');
+    expect(io.stderr.text).toContain('warning: could not release the lock (lease prod/zerolossupgrade-gw): forbidden: you may not delete leases "zerolossupgrade-gw" in namespace "prod"; ask for the "delete" permission on "leases"');
+    expect(c.leases.has('zerolossupgrade-gw')).toBe(true);
+  });
+
+  it('a release that finds the Lease gone or taken says nothing', async () => {
+    for (const error of [new NotFoundError('leases', 'zerolossupgrade-gw', 'prod'), Object.assign(new Error('conflict'), { status: 409 })]) {
+      const c = new FakeCluster(statefulSet(), []);
+      c.deleteLease = async () => {
+        throw error;
+      };
+      const io = fakeIo();
+      await withLock(c, makeUi({}, io), 'gw', 'tester', false, async () => undefined);
+      expect(io.stderr.text).toBe('');
+    }
+  });
+
+  it('renewals refused until the Lease runs out: the stop names the refused verb and resource', async () => {
+    const c = new FakeCluster(statefulSet(), []);
+    c.services = [service()];
+    const write = c.writeLease.bind(c);
+    let calls = 0;
+    c.writeLease = async (...args) => {
+      if (++calls === 1) return write(...args);
+      throw forbidden('update');
+    };
+    const error = await withLock(
+      c,
+      makeUi({}, fakeIo()),
+      'gw',
+      'tester',
+      false,
+      async (guarded) => {
+        await sleep(400);
+        await guarded.setServiceAnnotation('gw', c.services[0]!.resourceVersion, RS_WEIGHT_ANNOTATION, '{}');
+      },
+      0.3,
+    ).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(GateError);
+    expect((error as Error).message).toContain('the lock could not be renewed for 0.3s (forbidden: you may not update leases "zerolossupgrade-gw" in namespace "prod"; ask for the "update" permission on "leases"');
     expect(c.services[0]!.annotations[RS_WEIGHT_ANNOTATION]).toBeUndefined();
   }, 10_000);
 });
