@@ -17,6 +17,8 @@ export const TERMINATIONS: readonly Termination[] = ['graceful', 'abrupt', 'igno
 interface Container {
   pod: SimPod;
   servers: Server[];
+  /** The application has booted (start-up delay over): a container without ports is ready then. */
+  booted: boolean;
   bound: number;
   sockets: Set<Socket>;
   terminating: boolean;
@@ -43,7 +45,7 @@ export class Backends {
   /** Starts the container of a pod that has an IP; it listens after the start-up delay. */
   start(pod: SimPod): void {
     if (this.containers.has(pod.uid) || !pod.ip) return;
-    const c: Container = { pod, servers: [], bound: 0, sockets: new Set(), terminating: false, timers: new Set() };
+    const c: Container = { pod, servers: [], booted: false, bound: 0, sockets: new Set(), terminating: false, timers: new Set() };
     this.containers.set(pod.uid, c);
     const ports = pod.ports.filter((p) => p.protocol === 'TCP');
     for (let i = 0; i < ports.length; i++) {
@@ -59,6 +61,7 @@ export class Backends {
       c.servers.push(server);
     }
     this.after(c, this.options.startupDelayMs, () => {
+      c.booted = true;
       for (const [i, server] of c.servers.entries()) this.listen(server, pod.ip!, ports[i]!.containerPort, c, 0);
     });
   }
@@ -66,7 +69,7 @@ export class Backends {
   /** Whether the pod's container is up and listening on every port (what a TCP readiness probe sees). */
   listening(uid: string): boolean {
     const c = this.containers.get(uid);
-    return !!c && c.bound === c.servers.length && (!c.terminating || c.pod.termination === 'ignore');
+    return !!c && c.booted && c.bound === c.servers.length && (!c.terminating || c.pod.termination === 'ignore');
   }
 
   /** Whether the pod's container is still running (serving or terminating). */

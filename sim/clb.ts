@@ -181,10 +181,12 @@ export class Clb extends EventEmitter {
           const series = this.monitor.get(key) ?? [];
           let bucket = series.at(-1);
           if (!bucket || bucket.start !== start) {
-            // Periods the sampler missed (the event loop was busy) had the count it last saw:
-            // nothing changed it meanwhile. Cloud Monitor has a point for every period.
-            for (let missed = Math.max((bucket?.start ?? start) + period, start - 120 * period); bucket && missed < start; missed += period) {
-              const last = bucket.last;
+            // Periods the sampler missed while the event loop was busy (a stall of up to 3 periods)
+            // had the count it last saw: nothing changed it meanwhile. A longer gap is a target that
+            // was not registered (a recycled IP): no points, as in Cloud Monitor.
+            const stalled = bucket && start - bucket.start <= 4 * period;
+            for (let missed = (bucket?.start ?? start) + period; stalled && missed < start; missed += period) {
+              const last = bucket!.last;
               bucket = { start: missed, sum: last, samples: 1, max: last, min: last, last };
               series.push(bucket);
             }

@@ -19,7 +19,7 @@ import { randomBytes } from 'node:crypto';
 import type { Clb } from './clb.js';
 import { toSimPod } from './kubelet.js';
 import { RS_WEIGHT, desiredListeners, type DesiredListener, type SimPod } from './lb-weights.js';
-import { between, seeded, type Random } from './random.js';
+import { between, seedFor, seeded, type Random } from './random.js';
 
 export const DIRECT_ACCESS = 'service.cloud.tencent.com/direct-access';
 export const LOADBALANCE_ID = 'service.kubernetes.io/loadbalance-id';
@@ -35,7 +35,7 @@ export interface ControllerOptions {
   slowSyncRate: number;
   /** The slow path's delay, drawn uniformly from [min, max]. */
   slowSyncMs: [number, number];
-  /** Seed of the delays' dice. */
+  /** Seed of the delays' dice: each listener change draws from (seed, Service name, listener, its number). */
   seed: number;
   /** A fixed delay for some listeners ("namespace/service PROTO/port"), for tests that need one slow. */
   delayFor?: (listener: string) => number | undefined;
@@ -64,11 +64,15 @@ export interface PodDeletion {
   at: string;
   /** The pod's targets on every CLB listener when its deletion was seen, with their open connections. */
   weights: { service: string; port: number; weight: number; connections: number }[];
+  /** Seen only after the pod was gone (a watch restarted): its weights and connections are not those of the moment. */
+  late?: boolean;
 }
 
 interface ListenerState {
   /** Last desired state scheduled for the listener (JSON, or 'removed'), to schedule each change once. */
   scheduled: string;
+  /** Changes scheduled so far: the Nth change of a listener draws the same delay in every run of a seed. */
+  changes: number;
   /** When its last scheduled change lands: changes of one listener land in order. */
   lastApplyAt: number;
 }
@@ -94,7 +98,6 @@ export class ServiceController {
   /** Every pod deletion seen, with the CLB weights its backends had at that moment. */
   readonly deletions: PodDeletion[] = [];
 
-  private readonly random: Random;
   /** Pods whose readiness gate this controller has set True (uid). */
   private readonly gated = new Set<string>();
 
@@ -105,14 +108,15 @@ export class ServiceController {
     readonly options: ControllerOptions = DEFAULT_CONTROLLER_OPTIONS,
   ) {
     this.core = kc.makeApiClient(CoreV1Api);
-    this.random = seeded(options.seed);
   }
 
   async start(): Promise<void> {
     await this.core
       .createNamespacedConfigMap({ namespace: 'kube-system', body: { metadata: { name: CONTROLLER_CONFIG }, data: { VERSION: SIMULATED_CONTROLLER_VERSION } } })
-      .catch((e: { code?: number }) => {
-        if (e.code !== 409) throw e; // already there from an earlier run
+      .catch(async (e: { code?: number }) => {
+        if (e.code !== 409) throw e;
+        // There from an earlier run (or changed by a test): the version this simulator plays.
+        await this.core.patchNamespacedConfigMap({ name: CONTROLLER_CONFIG, namespace: 'kube-system', body: { data: { VERSION: SIMULATED_CONTROLLER_VERSION } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
       });
     this.services = makeInformer(this.kc, '/api/v1/services', () => this.core.listServiceForAllNamespaces());
     this.pods = makeInformer(this.kc, '/api/v1/pods', () => this.core.listPodForAllNamespaces());
@@ -120,10 +124,11 @@ export class ServiceController {
       for (const ev of ['add', 'update', 'delete'] as const) inf.on(ev, () => this.queueSync());
       inf.on('error', () => {
         // Informers stop on error (e.g. a watch closed by the apiserver); restart after a moment.
-        if (!this.stopped) setTimeout(() => void inf.start().catch(() => undefined), 500);
+        const t = setTimeout(() => !this.stopped && void inf.start().catch(() => undefined), 500);
+        this.timers.add(t);
       });
     }
-    const deleted = (p: V1Pod) => p.metadata?.uid && this.recordDeletion(p.metadata.uid);
+    const deleted = (p: V1Pod) => p.metadata?.uid && this.auditDeletion(p.metadata.uid);
     this.pods.on('update', (p) => p.metadata?.deletionTimestamp && deleted(p));
     this.pods.on('delete', deleted);
     await Promise.all([this.services.start(), this.pods.start()]);
@@ -150,8 +155,10 @@ export class ServiceController {
     }, 20);
   }
 
-  private delay(listener: string): number {
-    return this.options.delayFor?.(listener) ?? syncDelay(this.random, this.options);
+  /** The delay of the `n`th change of a listener: seeded by the Service's name and the listener, not the namespace. */
+  private delay(svc: V1Service, listener: string, n: number): number {
+    const fixed = this.options.delayFor?.(`${svc.metadata?.namespace}/${svc.metadata?.name} ${listener}`);
+    return fixed ?? syncDelay(seeded(seedFor(this.options.seed, `${svc.metadata?.name} ${listener} #${n}`)), this.options);
   }
 
   private async sync(): Promise<void> {
@@ -175,10 +182,11 @@ export class ServiceController {
   }
 
   /**
-   * Records a deletion with the CLB as it is at that instant. Called straight from the pod watch, so
-   * that a slow sync cannot attribute a successor's target (same name, often the same IP) to it.
+   * Records a deletion with the CLB as it is at that instant. Called by the kubelet right before it
+   * sends SIGTERM (so that no connection has been closed yet), and from the pod watch as a fallback;
+   * once per pod, by uid, so a successor's target (same name, often the same IP) is never counted.
    */
-  private recordDeletion(uid: string): void {
+  auditDeletion(uid: string, late = false): void {
     const pod = this.known.get(uid);
     if (!pod) return;
     this.known.delete(uid);
@@ -187,13 +195,13 @@ export class ServiceController {
         l.targets.filter((t) => t.uid === pod.uid).map((t) => ({ service: lb.service, port: l.port, weight: t.weight, connections: this.clb.connections(lb.id, t.ip, t.port) })),
       ),
     );
-    this.deletions.push({ pod: pod.name, namespace: pod.namespace, at: new Date().toISOString(), weights });
+    this.deletions.push({ pod: pod.name, namespace: pod.namespace, at: new Date().toISOString(), weights, ...(late ? { late } : {}) });
   }
 
   /** The sync's view: deletions the watch did not report (after a restart) are recorded here. */
   private noticeDeletions(pods: SimPod[]): void {
     const live = new Map(pods.filter((p) => !p.deleting).map((p) => [p.uid, p]));
-    for (const uid of [...this.known.keys()]) if (!live.has(uid)) this.recordDeletion(uid);
+    for (const uid of [...this.known.keys()]) if (!live.has(uid)) this.auditDeletion(uid, true);
     this.known = new Map([...live].filter(([, p]) => p.ip));
   }
 
@@ -233,7 +241,7 @@ export class ServiceController {
     }
     st.warned = undefined;
     const wanted = new Map(desired.map((d) => [`${d.protocol}/${d.port}`, d]));
-    for (const name of st.listeners.keys()) if (!wanted.has(name)) this.schedule(svc, st, name, undefined);
+    for (const [name, ls] of st.listeners) if (!wanted.has(name) && ls.scheduled !== 'removed') this.schedule(svc, st, name, undefined);
     for (const [name, d] of wanted) this.schedule(svc, st, name, d);
   }
 
@@ -242,9 +250,10 @@ export class ServiceController {
     const json = desired ? JSON.stringify(desired) : 'removed';
     const ls = st.listeners.get(name);
     if (ls?.scheduled === json) return;
-    const at = Math.max(Date.now() + this.delay(`${svc.metadata?.namespace}/${svc.metadata?.name} ${name}`), (ls?.lastApplyAt ?? 0) + 1);
-    if (desired) st.listeners.set(name, { scheduled: json, lastApplyAt: at });
-    else st.listeners.delete(name);
+    const changes = (ls?.changes ?? 0) + 1;
+    const at = Math.max(Date.now() + this.delay(svc, name, changes), (ls?.lastApplyAt ?? 0) + 1);
+    // A removal stays as a tombstone, so that a re-added listener still lands after it.
+    st.listeners.set(name, { scheduled: json, changes, lastApplyAt: at });
     const t = setTimeout(() => {
       this.timers.delete(t);
       if (this.stopped) return;
@@ -289,7 +298,8 @@ export class ServiceController {
       if (selecting.length === 0 || !bound) continue;
       await this.core
         .patchNamespacedPodStatus(
-          { name: pod.name, namespace: pod.namespace, body: { status: { conditions: [{ type: READINESS_GATE, status: 'True', reason: 'LoadBalancerNetworkGroupReady', lastTransitionTime: new Date() }] } } },
+          // The uid: a successor of the same name (not registered yet) must not get this pod's gate (422).
+          { name: pod.name, namespace: pod.namespace, body: { metadata: { uid }, status: { conditions: [{ type: READINESS_GATE, status: 'True', reason: 'LoadBalancerNetworkGroupReady', lastTransitionTime: new Date() }] } } },
           setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch),
         )
         .then(() => this.gated.add(uid))

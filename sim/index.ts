@@ -38,13 +38,28 @@ export async function startSimulator(o: SimulatorOptions): Promise<Simulator> {
   const clb = new Clb({ ...DEFAULT_CLB_OPTIONS, ...o.clb });
   const backends = new Backends({ ...DEFAULT_BACKEND_OPTIONS, ...o.backends });
   const controller = new ServiceController(kc, clb, { ...DEFAULT_CONTROLLER_OPTIONS, ...o.controller });
-  const kubelet = new Kubelet(kc, backends);
+  const kubelet = new Kubelet(kc, backends, (uid) => controller.auditDeletion(uid));
   const webhook = new ReadinessGateWebhook(kc);
   const api = new CloudApi(clb, o.credentials ?? SIM_CREDENTIALS);
-  const apiEndpoint = await api.listen(o.apiPort ?? 0);
-  await webhook.start();
-  await kubelet.start();
-  await controller.start();
+  const stop = async () => {
+    await controller.stop();
+    await kubelet.stop();
+    await webhook.stop();
+    await api.close();
+    await clb.close();
+    await backends.close();
+  };
+  let apiEndpoint: string;
+  try {
+    apiEndpoint = await api.listen(o.apiPort ?? 0);
+    await webhook.start();
+    await kubelet.start();
+    await controller.start();
+  } catch (e) {
+    // Whatever started is stopped again (timers, servers, the webhook's registration).
+    await stop().catch(() => undefined);
+    throw e;
+  }
   return {
     clb,
     api,
@@ -53,13 +68,6 @@ export async function startSimulator(o: SimulatorOptions): Promise<Simulator> {
     kubelet,
     webhook,
     apiEndpoint,
-    stop: async () => {
-      await controller.stop();
-      await kubelet.stop();
-      await webhook.stop();
-      await api.close();
-      await clb.close();
-      await backends.close();
-    },
+    stop,
   };
 }

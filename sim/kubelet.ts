@@ -24,6 +24,7 @@ export const FAULT_ANNOTATION = 'sim.zerolossupgrade.io/fault';
 /** Pod IPs of this node: loopback, so backends bind real sockets; apart from kwok's 127.10.0.0/16. */
 const POD_CIDR = '127.11.0.0/24';
 const READINESS_PERIOD_MS = 500;
+const RESYNC_MS = 3000;
 
 export function toSimPod(p: V1Pod): SimPod {
   const owner = p.metadata?.ownerReferences?.find((o) => o.controller && o.kind === 'StatefulSet');
@@ -68,6 +69,8 @@ export class Kubelet {
   constructor(
     private readonly kc: KubeConfig,
     private readonly backends: Backends,
+    /** Called right before a pod's container gets SIGTERM (the deletion audit reads the CLB then). */
+    private readonly onTerminating: (uid: string) => void = () => undefined,
   ) {
     this.core = kc.makeApiClient(CoreV1Api);
     this.leases = kc.makeApiClient(CoordinationV1Api);
@@ -79,16 +82,20 @@ export class Kubelet {
     for (const ev of ['add', 'update'] as const) this.pods.on(ev, (p) => this.queue(() => this.reconcile(p)));
     this.pods.on('delete', (p) => this.queue(() => this.forget(p)));
     this.pods.on('error', () => {
-      if (!this.stopped) setTimeout(() => void this.pods?.start().catch(() => undefined), 500);
+      const t = setTimeout(() => !this.stopped && void this.pods?.start().catch(() => undefined), 500);
+      this.timers.push(t);
     });
     await this.pods.start();
     this.timers.push(setInterval(() => this.queue(() => this.probe()), READINESS_PERIOD_MS));
+    // Every pod again now and then, as the kubelet's sync loop does: a status write or a removal that
+    // failed (a timeout, a 429) is retried instead of leaving the pod Pending or Terminating for good.
+    this.timers.push(setInterval(() => this.queue(() => this.resync()), RESYNC_MS));
     this.timers.push(setInterval(() => void this.heartbeat().catch(() => undefined), 10_000));
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    for (const t of this.timers) clearInterval(t);
+    for (const t of this.timers) clearTimeout(t);
     await this.pods?.stop();
     await this.working.catch(() => undefined);
   }
@@ -153,7 +160,7 @@ export class Kubelet {
     const st = this.state.get(uid) ?? { ip: p.status?.podIP, terminating: false };
     this.state.set(uid, st);
     if (p.metadata?.deletionTimestamp) return this.terminate(p, st);
-    if (p.metadata?.annotations?.[FAULT_ANNOTATION] === 'image-pull') return this.imagePullBackOff(p);
+    if (p.metadata?.annotations?.[FAULT_ANNOTATION] === 'image-pull') return this.imagePullBackOff(p, st);
     if (!p.status?.podIP) return this.run(p, st);
     // Adopted after a restart of the simulator: the container is started again.
     if (!this.backends.running(uid)) this.backends.start(toSimPod(p));
@@ -182,12 +189,16 @@ export class Kubelet {
     this.backends.start({ ...toSimPod(p), ip: st.ip });
   }
 
-  private async imagePullBackOff(p: V1Pod): Promise<void> {
-    if (p.status?.containerStatuses?.[0]?.state?.waiting?.reason === 'ImagePullBackOff') return;
+  /** The pod sandbox exists (so the pod has an IP, and the CLB a target that fails its checks); the image never comes. */
+  private async imagePullBackOff(p: V1Pod, st: PodState): Promise<void> {
+    if (p.status?.containerStatuses?.[0]?.state?.waiting?.reason === 'ImagePullBackOff' && p.status.podIP) return;
+    st.ip ??= this.allocate();
     const now = new Date();
     await this.patchStatus(p, {
       phase: 'Pending',
       hostIP: '127.0.0.1',
+      podIP: st.ip,
+      podIPs: [{ ip: st.ip }],
       conditions: [
         { type: 'PodScheduled', status: 'True', lastTransitionTime: now },
         { type: 'Ready', status: 'False', reason: 'ContainersNotReady', lastTransitionTime: now },
@@ -212,6 +223,10 @@ export class Kubelet {
     });
   }
 
+  private async resync(): Promise<void> {
+    for (const p of this.pods?.list() ?? []) await this.reconcile(p).catch((e) => !this.stopped && console.error(`kubelet: ${p.metadata?.name}: ${e}`));
+  }
+
   private async probe(): Promise<void> {
     for (const p of this.pods?.list() ?? []) {
       if (p.spec?.nodeName === SIM_NODE && p.status?.podIP && this.backends.running(p.metadata?.uid ?? '')) await this.updateReadiness(p).catch(() => undefined);
@@ -219,11 +234,17 @@ export class Kubelet {
   }
 
   private async terminate(p: V1Pod, st: PodState): Promise<void> {
-    if (st.terminating) return this.updateReadiness(p);
+    if (st.terminating) {
+      // The container is gone but the pod is still there: the removal failed; again.
+      if (!this.backends.running(p.metadata!.uid!)) return this.remove(p);
+      return this.updateReadiness(p);
+    }
     st.terminating = true;
     const uid = p.metadata!.uid!;
     const grace = p.metadata?.deletionGracePeriodSeconds ?? p.spec?.terminationGracePeriodSeconds ?? 30;
+    this.onTerminating(uid);
     this.backends.terminate(uid, grace, () => this.queue(() => this.remove(p)));
+    await this.updateReadiness(p);
   }
 
   /** The container has exited: the pod object goes (grace 0, this very pod only). */
@@ -240,7 +261,10 @@ export class Kubelet {
     if (!uid || !st) return;
     this.state.delete(uid);
     // Deleted without our doing (grace 0 by someone, or the namespace going): the container is killed.
-    if (this.backends.running(uid)) this.backends.terminate(uid, 0, () => undefined);
+    if (this.backends.running(uid)) {
+      this.onTerminating(uid);
+      this.backends.terminate(uid, 0, () => undefined);
+    }
     if (st.ip && ![...this.state.values()].some((s) => s.ip === st.ip)) this.free.push(st.ip);
   }
 

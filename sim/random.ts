@@ -15,3 +15,10 @@ export function seeded(seed: number): Random {
 
 /** A value drawn uniformly from [min, max]. */
 export const between = (random: Random, min: number, max: number) => min + random() * (max - min);
+
+/** A seed for one named draw (FNV-1a of the name, mixed with the run's seed), so that draws do not depend on their order. */
+export function seedFor(seed: number, name: string): number {
+  let h = 0x811c9dc5 ^ (seed >>> 0);
+  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193) >>> 0;
+  return h >>> 0;
+}

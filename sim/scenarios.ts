@@ -95,9 +95,18 @@ export class ScenarioEnv {
     return name;
   }
 
-  /** Deletes the namespaces it created (without waiting for them to go), so later runs start light. */
+  /**
+   * Deletes the namespaces it created and waits (at most 2 minutes) until their pods are gone, with
+   * the simulator still running: its kubelet stops the containers, so no pod is left Terminating on
+   * a node nobody runs, and the next run starts on a quiet cluster.
+   */
   async cleanup(): Promise<void> {
-    await Promise.all(this.created.splice(0).map((name) => this.core.deleteNamespace({ name }).catch(() => undefined)));
+    const names = this.created.splice(0);
+    await Promise.all(names.map((name) => this.core.deleteNamespace({ name }).catch(() => undefined)));
+    await until('the pods of the deleted namespaces gone', 120_000, async () => {
+      for (const namespace of names) if ((await this.core.listNamespacedPod({ namespace })).items.length > 0) return false;
+      return true;
+    }).catch((e: Error) => console.error(`cleanup: ${e.message}`));
   }
 
   /**

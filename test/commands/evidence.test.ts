@@ -250,6 +250,19 @@ describe('secrets', () => {
     expect(written.length).toBeGreaterThan(500);
     expect(written).not.toContain(SECRET);
     expect(written).not.toContain(id);
+
+    // And with the right key: the evidence is read, and the key shows nowhere either.
+    const right = 'the-right-key-the-api-expects-000';
+    process.env.TENCENTCLOUD_SECRET_KEY = right;
+    const accepted = await started();
+    const deps2 = fakeDeps(accepted);
+    deps2.openCloud = openCloud;
+    await main(['next', 'gw', '--yes', '--min-drain', '0s', '--timeout', '100ms', '--cloud-endpoint', endpoint, '--region', 'ap-guangzhou'], deps2);
+    const out2 = `${deps2.io.stdout.text}${deps2.io.stderr.text}${JSON.stringify(accepted.events)}${JSON.stringify(accepted.sts)}`;
+    expect(out2).toContain(`drain evidence: Tencent Cloud ap-guangzhou, credentials from the environment (TENCENTCLOUD_SECRET_ID)`);
+    expect(out2).not.toContain('AuthFailure');
+    expect(out2).not.toContain(right);
+    expect(out2).not.toContain(id);
   });
 });
 

@@ -121,8 +121,9 @@ describe('every release and every way out', () => {
     expect(unschedulable.stderr).toMatch(/gw-2: Pending, not scheduled: Unschedulable: 0\/\d+ nodes are available: .*node affinity\/selector/);
     expect((await plugin(w, ['next', 'gw', ...drain], 3)).stderr).toContain('gw-2: Pending, not scheduled');
     await plugin(w, ['abort', 'gw', ...drain]);
-    // The broken surge pods never had an IP (nothing to audit); no serving pod was deleted.
-    expect(deletionsIn(w)).toEqual([]);
+    // No serving pod was deleted: only the surge pod in ImagePullBackOff (it had an IP and a CLB
+    // target, so it was drained first); the unschedulable one never ran.
+    expectDeletionsDrained(deletionsIn(w), ['gw-2'], ['gw 80']);
     expect((await pods(w)).map((p) => [p.metadata?.name, p.spec?.containers[0]?.image])).toEqual([['gw-0', 'gw:1'], ['gw-1', 'gw:1']]);
   });
 

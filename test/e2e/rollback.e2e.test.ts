@@ -2,8 +2,8 @@
 // and not one request lost, with the same drain-before-delete guarantee as the forward walk.
 import { describe, expect, it } from 'vitest';
 import { RS_WEIGHT } from '../../sim/lb-weights.js';
-import { baselineWorkload, underLoad } from '../../sim/scenarios.js';
-import { adminClients, runPlugin, runUntil, useSimulator } from './support.js';
+import { BENCH_LOAD, baselineWorkload, underLoad } from '../../sim/scenarios.js';
+import { adminClients, expectDeletionsDrained, runPlugin, runUntil, useSimulator } from './support.js';
 
 describe('rollback', () => {
   const ctx = useSimulator({ propagationDelayMs: 2000, jitterMs: 300 });
@@ -13,7 +13,7 @@ describe('rollback', () => {
     const w = { ...baselineWorkload(await ctx.env.namespace('rollback'), 'OnDelete'), replicas: 4 };
     await ctx.env.deploy(w);
     const ns = ['-n', w.namespace];
-    const drain = ['--yes', '--min-drain', '12s']; // longer than any client connection lives (10 s)
+    const drain = ['--yes', '--min-drain', '12s']; // longer than any stream lives here (8 s)
     const ok = async (args: string[]) => {
       const r = await runPlugin([...args, ...ns]);
       expect(r.code, r.stderr).toBe(0);
@@ -26,9 +26,10 @@ describe('rollback', () => {
       const rb = await ok(['rollback', 'gw', ...drain]);
       expect(rb.stderr).toContain('pods walked back (drain, confirm, rebuild, restore): gw-1, gw-0');
       await ok(['finish', 'gw', ...drain]);
-    });
+    }, { ...BENCH_LOAD, streamLifetimeMs: [2000, 8000] });
     expect(run.sent).toBeGreaterThan(3000);
-    expect(run.failures).toEqual({});
+    expect(run.streams).toBeGreaterThan(10);
+    expect({ failed: run.failed, cut: run.cut, failures: run.failures }, run.samples.join('\n')).toEqual({ failed: 0, cut: 0, failures: {} });
     const pods = (await core.listNamespacedPod({ namespace: w.namespace, labelSelector: 'app=gw' })).items.filter((p) => !p.metadata?.deletionTimestamp);
     expect(pods.map((p) => [p.metadata?.name, p.spec?.containers[0]?.image]).sort()).toEqual(['gw-0', 'gw-1', 'gw-2', 'gw-3'].map((n) => [n, 'gateway:v1']));
     const sts = await apps.readNamespacedStatefulSet({ name: 'gw', namespace: w.namespace });
@@ -36,8 +37,7 @@ describe('rollback', () => {
     expect(sts.spec?.replicas).toBe(4);
     expect(sts.metadata?.annotations?.['zerolossupgrade.io/upgrade']).toBeUndefined();
     expect((await core.readNamespacedService({ name: 'gw', namespace: w.namespace })).metadata?.annotations?.[RS_WEIGHT]).toBeUndefined();
-    for (const d of ctx.sim.controller.deletions.filter((x) => x.namespace === w.namespace)) {
-      expect(d.weights.every((x) => x.weight === 0), JSON.stringify(d)).toBe(true);
-    }
+    // gw-0 forth and back, and the surge pod scaled away: each at weight 0 on both listeners, drained.
+    expectDeletionsDrained(ctx.sim.controller.deletions.filter((x) => x.namespace === w.namespace), ['gw-0', 'gw-0', 'gw-4'], ['gw 80', 'gw 443']);
   }, 300_000);
 });

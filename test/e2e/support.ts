@@ -106,8 +106,8 @@ export function useSimulator(controller: Partial<ControllerOptions>, clb: Partia
   });
   // Each file's workloads go with it: the simulator of the next file watches every namespace.
   afterAll(async () => {
-    await ctx.env.cleanup();
-    await ctx.sim.stop();
+    await ctx.env?.cleanup();
+    await ctx.sim?.stop();
   });
   return ctx;
 }
@@ -166,6 +166,7 @@ export function expectDeletionsDrained(deletions: PodDeletion[], pods: string[],
   expect(deletions.map((d) => d.pod).sort()).toEqual([...pods].sort());
   expect(listeners.length).toBeGreaterThan(0);
   for (const d of deletions) {
+    expect(d.late, `${d.pod}: the audit saw this deletion only after the pod was gone`).toBeUndefined();
     // The audit names Services namespace/name.
     expect(d.weights.map((x) => `${x.service.split('/').pop()} ${x.port}`).sort(), JSON.stringify(d)).toEqual([...listeners].sort());
     for (const x of d.weights) {
