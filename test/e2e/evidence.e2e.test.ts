@@ -115,7 +115,7 @@ describe('drain evidence from the fake Tencent Cloud API', () => {
       ctx.sim.api.hideMonitorPoints = undefined;
     }
     expect(r.code).toBe(3);
-    expect(r.stderr).toMatch(/error: the drain of gw-0 was not confirmed by the evidence within --drain-timeout \(8s\): gw-0 unknown: no ConNum data for lb-\w+ TCP\/80 -> 127\.11\.[\d.]+:8080\. Nothing was deleted/);
+    expect(r.stderr).toMatch(/error: the drain of gw-0 was not confirmed by the evidence within --drain-timeout \(8s\): gw-0 unknown: no ConNum data for lb-\w+ TCP\/80 -> 127\.11\.[\d.]+:8080; no ConNum data for lb-\w+ TCP\/443 -> 127\.11\.[\d.]+:8443\. Nothing was deleted/);
     expect(r.stderr).toMatch(/│ gw-0 +│ gw lb-\w+ TCP\/80 +│ 0 +│ healthy +│ no data/);
     expect(await podUids(w.namespace)).toEqual(before);
     expect((await record(w.namespace)).batches[0].phase).toBe('drained');

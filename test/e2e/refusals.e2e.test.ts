@@ -16,15 +16,15 @@ describe('refusals leave the cluster unchanged', () => {
     await ctx.env.deploy(workload('ok'));
     await ctx.env.deploy(workload('rolling', { strategy: 'RollingUpdate' }));
     const bad = workload('badanno');
-    await apps.createNamespacedStatefulSet({ namespace: ns, body: statefulSet(bad) });
-    await core.createNamespacedService({ namespace: ns, body: loadBalancerService(bad, 'badanno', { [RS_WEIGHT]: '{"groups":[' }) });
     const plain = workload('plain');
-    await apps.createNamespacedStatefulSet({ namespace: ns, body: statefulSet(plain) });
+    for (const w of [bad, plain, workload('lonely')]) await apps.createNamespacedStatefulSet({ namespace: ns, body: statefulSet(w) });
+    for (const name of ['badanno', 'plain', 'lonely']) await ctx.env.rolledOut(workload(name), 'gw:1');
+    // The malformed annotation comes later, on running pods, as an edit does: created with it, the
+    // Service would never sync, so TKE's readiness gate would keep its pods from ever being Ready.
+    await core.createNamespacedService({ namespace: ns, body: loadBalancerService(bad, 'badanno', { [RS_WEIGHT]: '{"groups":[' }) });
     const svc = loadBalancerService(plain);
     delete svc.metadata!.annotations!['service.cloud.tencent.com/direct-access'];
     await core.createNamespacedService({ namespace: ns, body: svc });
-    await apps.createNamespacedStatefulSet({ namespace: ns, body: statefulSet(workload('lonely')) });
-    for (const name of ['badanno', 'plain', 'lonely']) await ctx.env.rolledOut(workload(name), 'gw:1');
     // The StatefulSet controller keeps writing status for a moment after the pods are Ready:
     // wait until every resourceVersion holds still, or a refusal would seem to have changed something.
     let last = '';
