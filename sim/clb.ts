@@ -77,6 +77,8 @@ export class Clb extends EventEmitter {
   private readonly sockets = new Set<Socket>();
   private readonly timers: NodeJS.Timeout[] = [];
   private nextVip = 1;
+  /** When the sampler last ran: a gap in a series without a run in between is a stall, not a missing target. */
+  private lastSampleAt = 0;
   private rr = new Map<string, number>();
 
   constructor(readonly options: ClbOptions = DEFAULT_CLB_OPTIONS) {
@@ -171,6 +173,8 @@ export class Clb extends EventEmitter {
   }
 
   private sample(): void {
+    const previous = this.lastSampleAt;
+    this.lastSampleAt = Date.now();
     const period = this.options.monitorPeriodMs;
     const start = Math.floor(Date.now() / period) * period;
     for (const lb of this.loadBalancers.values()) {
@@ -184,7 +188,7 @@ export class Clb extends EventEmitter {
             // Periods the sampler missed while the event loop was busy (a stall of up to 3 periods)
             // had the count it last saw: nothing changed it meanwhile. A longer gap is a target that
             // was not registered (a recycled IP): no points, as in Cloud Monitor.
-            const stalled = bucket && start - bucket.start <= 4 * period;
+            const stalled = bucket && start - bucket.start <= 4 * period && previous < bucket.start + period;
             for (let missed = (bucket?.start ?? start) + period; stalled && missed < start; missed += period) {
               const last = bucket!.last;
               bucket = { start: missed, sum: last, samples: 1, max: last, min: last, last };

@@ -100,6 +100,8 @@ export class ServiceController {
 
   /** Pods whose readiness gate this controller has set True (uid). */
   private readonly gated = new Set<string>();
+  /** Pods whose deletion has been audited (uid): once each, whichever watch saw it first. */
+  private readonly audited = new Set<string>();
 
   constructor(
     private readonly kc: KubeConfig,
@@ -128,7 +130,7 @@ export class ServiceController {
         this.timers.add(t);
       });
     }
-    const deleted = (p: V1Pod) => p.metadata?.uid && this.auditDeletion(p.metadata.uid);
+    const deleted = (p: V1Pod) => p.metadata?.uid && this.auditDeletion(p.metadata.uid, toSimPod(p));
     this.pods.on('update', (p) => p.metadata?.deletionTimestamp && deleted(p));
     this.pods.on('delete', deleted);
     await Promise.all([this.services.start(), this.pods.start()]);
@@ -186,9 +188,10 @@ export class ServiceController {
    * sends SIGTERM (so that no connection has been closed yet), and from the pod watch as a fallback;
    * once per pod, by uid, so a successor's target (same name, often the same IP) is never counted.
    */
-  auditDeletion(uid: string, late = false): void {
-    const pod = this.known.get(uid);
-    if (!pod) return;
+  auditDeletion(uid: string, seen?: SimPod, late = false): void {
+    const pod = this.known.get(uid) ?? seen;
+    if (!pod?.ip || this.audited.has(uid)) return;
+    this.audited.add(uid);
     this.known.delete(uid);
     const weights = [...this.clb.loadBalancers.values()].flatMap((lb) =>
       lb.listeners.flatMap((l) =>
@@ -201,8 +204,9 @@ export class ServiceController {
   /** The sync's view: deletions the watch did not report (after a restart) are recorded here. */
   private noticeDeletions(pods: SimPod[]): void {
     const live = new Map(pods.filter((p) => !p.deleting).map((p) => [p.uid, p]));
-    for (const uid of [...this.known.keys()]) if (!live.has(uid)) this.auditDeletion(uid, true);
-    this.known = new Map([...live].filter(([, p]) => p.ip));
+    for (const uid of [...this.known.keys()]) if (!live.has(uid)) this.auditDeletion(uid, undefined, true);
+    // Not one already audited: the kubelet's watch may be ahead of this cache.
+    this.known = new Map([...live].filter(([uid, p]) => p.ip && !this.audited.has(uid)));
   }
 
   private async syncService(svc: V1Service, key: string, pods: SimPod[]): Promise<void> {

@@ -6,7 +6,7 @@ import { Backends, DEFAULT_BACKEND_OPTIONS, type BackendOptions } from './backen
 import { Clb, DEFAULT_CLB_OPTIONS, type ClbOptions } from './clb.js';
 import { CloudApi, type CloudCredentials } from './cloud-api.js';
 import { DEFAULT_CONTROLLER_OPTIONS, ServiceController, type ControllerOptions } from './controller.js';
-import { Kubelet } from './kubelet.js';
+import { Kubelet, toSimPod } from './kubelet.js';
 import { ReadinessGateWebhook } from './webhook.js';
 
 export interface SimulatorOptions {
@@ -38,7 +38,7 @@ export async function startSimulator(o: SimulatorOptions): Promise<Simulator> {
   const clb = new Clb({ ...DEFAULT_CLB_OPTIONS, ...o.clb });
   const backends = new Backends({ ...DEFAULT_BACKEND_OPTIONS, ...o.backends });
   const controller = new ServiceController(kc, clb, { ...DEFAULT_CONTROLLER_OPTIONS, ...o.controller });
-  const kubelet = new Kubelet(kc, backends, (uid) => controller.auditDeletion(uid));
+  const kubelet = new Kubelet(kc, backends, (pod) => controller.auditDeletion(pod.metadata?.uid ?? '', toSimPod(pod)));
   const webhook = new ReadinessGateWebhook(kc);
   const api = new CloudApi(clb, o.credentials ?? SIM_CREDENTIALS);
   const stop = async () => {

@@ -70,7 +70,7 @@ export class Kubelet {
     private readonly kc: KubeConfig,
     private readonly backends: Backends,
     /** Called right before a pod's container gets SIGTERM (the deletion audit reads the CLB then). */
-    private readonly onTerminating: (uid: string) => void = () => undefined,
+    private readonly onTerminating: (pod: V1Pod) => void = () => undefined,
   ) {
     this.core = kc.makeApiClient(CoreV1Api);
     this.leases = kc.makeApiClient(CoordinationV1Api);
@@ -86,10 +86,10 @@ export class Kubelet {
       this.timers.push(t);
     });
     await this.pods.start();
-    this.timers.push(setInterval(() => this.queue(() => this.probe()), READINESS_PERIOD_MS));
+    this.timers.push(setInterval(() => this.queueOnce('probe', () => this.probe()), READINESS_PERIOD_MS));
     // Every pod again now and then, as the kubelet's sync loop does: a status write or a removal that
     // failed (a timeout, a 429) is retried instead of leaving the pod Pending or Terminating for good.
-    this.timers.push(setInterval(() => this.queue(() => this.resync()), RESYNC_MS));
+    this.timers.push(setInterval(() => this.queueOnce('resync', () => this.resync()), RESYNC_MS));
     this.timers.push(setInterval(() => void this.heartbeat().catch(() => undefined), 10_000));
   }
 
@@ -106,6 +106,14 @@ export class Kubelet {
     this.working = this.working.then(fn).catch((e) => {
       if (!this.stopped) console.error(`kubelet: ${e}`);
     });
+  }
+
+  /** Periodic work is queued at most once at a time, so a slow apiserver does not pile it up. */
+  private readonly pending = new Set<string>();
+  private queueOnce(what: string, fn: () => Promise<void>): void {
+    if (this.pending.has(what)) return;
+    this.pending.add(what);
+    this.queue(() => fn().finally(() => this.pending.delete(what)));
   }
 
   private async register(): Promise<void> {
@@ -224,7 +232,10 @@ export class Kubelet {
   }
 
   private async resync(): Promise<void> {
-    for (const p of this.pods?.list() ?? []) await this.reconcile(p).catch((e) => !this.stopped && console.error(`kubelet: ${p.metadata?.name}: ${e}`));
+    for (const p of this.pods?.list() ?? []) {
+      if (this.stopped) return;
+      await this.reconcile(p).catch((e) => !this.stopped && console.error(`kubelet: ${p.metadata?.name}: ${e}`));
+    }
   }
 
   private async probe(): Promise<void> {
@@ -242,7 +253,7 @@ export class Kubelet {
     st.terminating = true;
     const uid = p.metadata!.uid!;
     const grace = p.metadata?.deletionGracePeriodSeconds ?? p.spec?.terminationGracePeriodSeconds ?? 30;
-    this.onTerminating(uid);
+    this.onTerminating(p);
     this.backends.terminate(uid, grace, () => this.queue(() => this.remove(p)));
     await this.updateReadiness(p);
   }
@@ -262,7 +273,7 @@ export class Kubelet {
     this.state.delete(uid);
     // Deleted without our doing (grace 0 by someone, or the namespace going): the container is killed.
     if (this.backends.running(uid)) {
-      this.onTerminating(uid);
+      this.onTerminating(p);
       this.backends.terminate(uid, 0, () => undefined);
     }
     if (st.ip && ![...this.state.values()].some((s) => s.ip === st.ip)) this.free.push(st.ip);

@@ -104,7 +104,10 @@ export class ScenarioEnv {
     const names = this.created.splice(0);
     await Promise.all(names.map((name) => this.core.deleteNamespace({ name }).catch(() => undefined)));
     await until('the pods of the deleted namespaces gone', 120_000, async () => {
-      for (const namespace of names) if ((await this.core.listNamespacedPod({ namespace })).items.length > 0) return false;
+      for (const namespace of names) {
+        const pods = await this.core.listNamespacedPod({ namespace }).catch(() => undefined); // a 429 is "not yet"
+        if (!pods || pods.items.length > 0) return false;
+      }
       return true;
     }).catch((e: Error) => console.error(`cleanup: ${e.message}`));
   }

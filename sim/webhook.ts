@@ -42,6 +42,7 @@ export function readinessGatePatch(pod: V1Pod, services: V1Service[]): object[] 
 
 export class ReadinessGateWebhook {
   private server?: Server;
+  private registered = false;
   private readonly core: CoreV1Api;
   private readonly admission: AdmissionregistrationV1Api;
   /** Pods the webhook has mutated, by namespace/name (for tests). */
@@ -94,6 +95,7 @@ export class ReadinessGateWebhook {
     // One simulator at a time: a configuration left by one that crashed is taken over.
     await this.admission.deleteMutatingWebhookConfiguration({ name: CONFIGURATION }).catch(() => undefined);
     await this.admission.createMutatingWebhookConfiguration({ body });
+    this.registered = true;
   }
 
   private async review(text: string): Promise<object> {
@@ -110,7 +112,8 @@ export class ReadinessGateWebhook {
   }
 
   async stop(): Promise<void> {
-    await this.admission.deleteMutatingWebhookConfiguration({ name: CONFIGURATION }).catch(() => undefined);
+    // Only a registration this webhook made: a start that failed earlier leaves another's alone.
+    if (this.registered) await this.admission.deleteMutatingWebhookConfiguration({ name: CONFIGURATION }).catch(() => undefined);
     this.server?.closeAllConnections();
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
   }
