@@ -52,10 +52,12 @@ export function syncDelay(random: Random, o: ControllerOptions): number {
   return Math.max(0, o.propagationDelayMs + (random() * 2 - 1) * o.jitterMs);
 }
 
-const isDirectAccessLb = (s: V1Service) => s.spec?.type === 'LoadBalancer' && s.metadata?.annotations?.[DIRECT_ACCESS] === 'true';
-const selects = (s: V1Service, p: SimPod) => {
+/** What TKE's controller and webhook act on: a LoadBalancer Service in direct-to-pod mode. */
+export const isDirectAccessLb = (s: V1Service) => s.spec?.type === 'LoadBalancer' && s.metadata?.annotations?.[DIRECT_ACCESS] === 'true';
+/** A Service selects pods with these labels (an empty selector selects nothing here). */
+export const selects = (s: V1Service, labels: Record<string, string>) => {
   const sel = s.spec?.selector;
-  return !!sel && Object.keys(sel).length > 0 && Object.entries(sel).every(([k, v]) => p.labels[k] === v);
+  return !!sel && Object.keys(sel).length > 0 && Object.entries(sel).every(([k, v]) => labels[k] === v);
 };
 
 export interface PodDeletion {
@@ -172,7 +174,7 @@ export class ServiceController {
     for (const svc of services) {
       const key = `${svc.metadata!.namespace}/${svc.metadata!.name}`;
       seen.add(key);
-      await this.syncService(svc, key, pods.filter((p) => p.namespace === svc.metadata!.namespace && selects(svc, p)));
+      await this.syncService(svc, key, pods.filter((p) => p.namespace === svc.metadata!.namespace && selects(svc, p.labels)));
     }
     await this.readinessGates(services);
     for (const [key, st] of this.state) {
@@ -284,7 +286,7 @@ export class ServiceController {
         continue;
       }
       const pod = toSimPod(p);
-      const selecting = services.filter((s) => s.metadata?.namespace === pod.namespace && selects(s, pod));
+      const selecting = services.filter((s) => s.metadata?.namespace === pod.namespace && selects(s, pod.labels));
       const bound = selecting.every((svc) => {
         const st = this.state.get(`${svc.metadata!.namespace}/${svc.metadata!.name}`);
         const lb = st && this.clb.loadBalancers.get(st.lbId);

@@ -1,7 +1,7 @@
 // Loss scenarios under load, shared by the e2e tests and `npm run bench:loss`. Each runs in a
 // namespace of its own: a StatefulSet behind a direct-access LoadBalancer Service, load through the
 // simulated CLB, then an upgrade done one way or another.
-import { AppsV1Api, CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions, type V1Service, type V1StatefulSet } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions, type V1Pod, type V1Service, type V1StatefulSet } from '@kubernetes/client-node';
 import { randomBytes } from 'node:crypto';
 import type { Termination } from './backends.js';
 import type { Simulator } from './index.js';
@@ -144,10 +144,7 @@ export class ScenarioEnv {
 
   /** Every pod exists, is Ready and runs `image`. */
   async rolledOut(w: Workload, image: string, timeoutMs = 120_000): Promise<void> {
-    await until(`${w.namespace}/${w.name} on ${image}`, timeoutMs, async () => {
-      const pods = (await this.core.listNamespacedPod({ namespace: w.namespace, labelSelector: `app=${w.name}` })).items;
-      return pods.length === w.replicas && pods.every((p) => !p.metadata?.deletionTimestamp && p.spec?.containers[0]?.image === image && p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
-    });
+    await this.podsReady(w, w.replicas, `${w.namespace}/${w.name} on ${image}`, timeoutMs, (p) => p.spec?.containers[0]?.image === image);
   }
 
   async scale(w: Workload, replicas: number): Promise<void> {
@@ -156,9 +153,13 @@ export class ScenarioEnv {
 
   /** Exactly `n` pods of the workload exist, none terminating, all Ready. */
   async readyCount(w: Workload, n: number, timeoutMs = 180_000): Promise<void> {
-    await until(`${w.namespace}/${w.name}: ${n} pods Ready`, timeoutMs, async () => {
+    await this.podsReady(w, n, `${w.namespace}/${w.name}: ${n} pods Ready`, timeoutMs, () => true);
+  }
+
+  private async podsReady(w: Workload, n: number, what: string, timeoutMs: number, also: (p: V1Pod) => boolean): Promise<void> {
+    await until(what, timeoutMs, async () => {
       const pods = (await this.core.listNamespacedPod({ namespace: w.namespace, labelSelector: `app=${w.name}` })).items;
-      return pods.length === n && pods.every((p) => !p.metadata?.deletionTimestamp && p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
+      return pods.length === n && pods.every((p) => !p.metadata?.deletionTimestamp && also(p) && p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
     });
   }
 

@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DIRECT_ACCESS, READINESS_GATE } from './controller.js';
+import { READINESS_GATE, isDirectAccessLb, selects } from './controller.js';
 import { SIM_KUBELET_LABEL, SIM_KUBELET_VALUE } from './kubelet.js';
 
 const CONFIGURATION = 'zlu-sim-tke-readiness-gate';
@@ -26,15 +26,10 @@ function selfSigned(): { key: string; cert: string } {
   }
 }
 
-const selects = (s: V1Service, labels: Record<string, string>) => {
-  const sel = s.spec?.selector;
-  return !!sel && Object.keys(sel).length > 0 && Object.entries(sel).every(([k, v]) => labels[k] === v);
-};
-
 /** The JSON patch that adds the gate to a pod selected by a direct-access LB Service, or none. */
 export function readinessGatePatch(pod: V1Pod, services: V1Service[]): object[] {
   const labels = pod.metadata?.labels ?? {};
-  const wanted = services.some((s) => s.spec?.type === 'LoadBalancer' && s.metadata?.annotations?.[DIRECT_ACCESS] === 'true' && selects(s, labels));
+  const wanted = services.some((s) => isDirectAccessLb(s) && selects(s, labels));
   const gates = pod.spec?.readinessGates;
   if (!wanted || gates?.some((g) => g.conditionType === READINESS_GATE)) return [];
   return gates ? [{ op: 'add', path: '/spec/readinessGates/-', value: { conditionType: READINESS_GATE } }] : [{ op: 'add', path: '/spec/readinessGates', value: [{ conditionType: READINESS_GATE }] }];

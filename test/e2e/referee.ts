@@ -4,7 +4,7 @@
 // the weight each direct-access Service port gave that pod's ordinal by lb-rs-weight at that
 // instant, read with the simulator's own parser, never the plugin's.
 import { CoreV1Api, KubeConfig, Watch, type V1Pod, type V1Service } from '@kubernetes/client-node';
-import { DIRECT_ACCESS } from '../../sim/controller.js';
+import { isDirectAccessLb, selects } from '../../sim/controller.js';
 import { DEFAULT_WEIGHT, RS_WEIGHT, parseWeightConfig } from '../../sim/lb-weights.js';
 
 interface Seen {
@@ -97,9 +97,7 @@ export class ApiReferee {
         const ordinal = Number(name.slice(statefulSet.length + 1));
         const weights: Record<string, number> = {};
         for (const svc of services.values()) {
-          const selector = svc.spec?.selector ?? {};
-          const selects = Object.keys(selector).length > 0 && Object.entries(selector).every(([k, v]) => pod.metadata?.labels?.[k] === v);
-          if (svc.spec?.type !== 'LoadBalancer' || svc.metadata?.annotations?.[DIRECT_ACCESS] !== 'true' || !selects) continue;
+          if (!isDirectAccessLb(svc) || !selects(svc, pod.metadata?.labels ?? {})) continue;
           for (const p of svc.spec?.ports ?? []) weights[`${svc.metadata!.name} ${p.protocol ?? 'TCP'}/${p.port}`] = weightFor(svc.metadata?.annotations?.[RS_WEIGHT], statefulSet, ordinal, p.protocol ?? 'TCP', p.port);
         }
         out.push({ pod: name, uid: pod.metadata!.uid!, rv: e.rv, weights });

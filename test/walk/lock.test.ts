@@ -12,6 +12,30 @@ import { FakeCluster, fakeIo, service, statefulSet } from '../support/fakes.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Under a 300 ms Lease, `afterMs` into the work another session takes the Lease (it may: it has
+ * expired by its renewTime); the work's next write must then be refused and never land.
+ */
+async function expectRefusedAfterTakeover(c: FakeCluster, afterMs: number): Promise<void> {
+  const error = await withLock(
+    c,
+    makeUi({}, fakeIo()),
+    'gw',
+    'tester',
+    false,
+    async (guarded) => {
+      await sleep(afterMs);
+      const lease = c.leases.get('zerolossupgrade-gw')!;
+      expect(decideLock(lease, 'bob (other pid 1)', new Date(), false).kind).toBe('take');
+      c.leases.set('zerolossupgrade-gw', { ...lease, holder: 'bob (other pid 1)', renewedAt: new Date().toISOString() });
+      await guarded.setServiceAnnotation('gw', c.services[0]!.resourceVersion, RS_WEIGHT_ANNOTATION, '{}');
+    },
+    0.3,
+  ).catch((e: unknown) => e);
+  expect(error).toBeInstanceOf(GateError);
+  expect(c.services[0]!.annotations[RS_WEIGHT_ANNOTATION]).toBeUndefined();
+}
+
 it('no write goes out once another session may already have taken the Lease', async () => {
   const c = new FakeCluster(statefulSet(), []);
   c.services = [service()];
@@ -30,25 +54,8 @@ it('no write goes out once another session may already have taken the Lease', as
     await sleep(150);
     throw Object.assign(new Error('Service Unavailable'), { status: 503 });
   };
-  const error = await withLock(
-    c,
-    makeUi({}, fakeIo()),
-    'gw',
-    'tester',
-    false,
-    async (guarded) => {
-      await sleep(520);
-      // Another operator's session now finds the Lease expired by its renewTime, and takes it.
-      const lease = c.leases.get('zerolossupgrade-gw')!;
-      expect(decideLock(lease, 'bob (other pid 1)', new Date(), false).kind).toBe('take');
-      c.leases.set('zerolossupgrade-gw', { ...lease, holder: 'bob (other pid 1)', renewedAt: new Date().toISOString() });
-      // Our next write must be refused.
-      await guarded.setServiceAnnotation('gw', c.services[0]!.resourceVersion, RS_WEIGHT_ANNOTATION, '{}');
-    },
-    0.3,
-  ).catch((e: unknown) => e);
-  expect(error).toBeInstanceOf(GateError);
-  expect(c.services[0]!.annotations[RS_WEIGHT_ANNOTATION]).toBeUndefined();
+  // 520 ms in, another operator's session finds the Lease expired by its renewTime.
+  await expectRefusedAfterTakeover(c, 520);
 }, 10_000);
 
 describe('the lock counts from the sending of every write that renews it', () => {
@@ -68,24 +75,8 @@ describe('the lock counts from the sending of every write that renews it', () =>
       await sleep(150);
       throw Object.assign(new Error('Service Unavailable'), { status: 503 });
     };
-    const error = await withLock(
-      c,
-      makeUi({}, fakeIo()),
-      'gw',
-      'tester',
-      false,
-      async (guarded) => {
-        await sleep(120);
-        // 370 ms after the acquisition landed, with a 300 ms Lease: another session may take it.
-        const lease = c.leases.get('zerolossupgrade-gw')!;
-        expect(decideLock(lease, 'bob (other pid 1)', new Date(), false).kind).toBe('take');
-        c.leases.set('zerolossupgrade-gw', { ...lease, holder: 'bob (other pid 1)', renewedAt: new Date().toISOString() });
-        await guarded.setServiceAnnotation('gw', c.services[0]!.resourceVersion, RS_WEIGHT_ANNOTATION, '{}');
-      },
-      0.3,
-    ).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(GateError);
-    expect(c.services[0]!.annotations[RS_WEIGHT_ANNOTATION]).toBeUndefined();
+    // 370 ms after the acquisition landed, with a 300 ms Lease: another session may take it.
+    await expectRefusedAfterTakeover(c, 120);
   }, 10_000);
 });
 
