@@ -3,10 +3,12 @@
 // crash anywhere leaves a record from which the same command resumes.
 import { summaryLine, type EvidenceSummary } from './evidence.js';
 import { RS_WEIGHT_ANNOTATION, priorWeight, sameKey, withoutZerosOf, type PortKey, type PriorWeight, type WeightChange } from './rs-weight.js';
+import { fromRanges, toRanges } from './ranges.js';
 import { onRevision, type ContainerImage, type PodSnapshot, type ServiceSnapshot, type StatefulSetSnapshot } from './workload.js';
 
 export const RECORD_ANNOTATION = 'zerolossupgrade.io/upgrade';
-export const RECORD_VERSION = 1;
+/** 2: the plan in compact form, only the batch in flight in full (1: every batch in full, still read). */
+export const RECORD_VERSION = 2;
 
 /** pending -> drained -> confirmed -> deleting -> rebuilt -> done */
 export type BatchPhase = 'pending' | 'drained' | 'confirmed' | 'deleting' | 'rebuilt' | 'done';
@@ -85,6 +87,8 @@ export interface UpgradeRecord {
   surgePrior?: Priors;
   /** Set when the upgrade was turned back: the walk now returns pods to the original template. */
   rollback?: { at: string; by: string; from: ContainerImage[] };
+  /** Set when this upgrade walks a finished one back: the history number of that upgrade. */
+  undo?: { upgrade: number };
 }
 
 export class RecordError extends Error {}
@@ -259,19 +263,73 @@ export function advance(r: UpgradeRecord, index: number, to: BatchPhase, fields:
   return { ...r, batches };
 }
 
+/**
+ * The record as the annotation carries it. Its size does not grow with the replicas or the batches
+ * walked: the plan is ranges of ordinals, the batches walked a count (what happened to each is in
+ * the history ConfigMap), and only the batch in flight is written in full.
+ */
+interface WireRecord extends Omit<UpgradeRecord, 'batches'> {
+  plan: { ordinals: string; first?: number };
+  done: number;
+  current?: Omit<Batch, 'ordinals'>;
+}
+
 export function encodeRecord(r: UpgradeRecord): string {
-  return JSON.stringify(r);
+  const { batches, ...header } = r;
+  const done = batches.findIndex((b) => b.phase !== 'done');
+  const doneCount = done < 0 ? batches.length : done;
+  const inFlight = batches[doneCount];
+  const current = inFlight && inFlight.phase !== 'pending' ? (({ ordinals: _, ...rest }) => rest)(inFlight) : undefined;
+  const first = batches[0] && batches[0].ordinals.length !== r.batchSize ? batches[0].ordinals.length : undefined;
+  const wire: WireRecord = { ...header, version: RECORD_VERSION, plan: { ordinals: toRanges(allOrdinals(batches)), ...(first === undefined ? {} : { first }) }, done: doneCount, ...(current ? { current } : {}) };
+  // What is not written must follow from what is: the batch sizes, and nothing past the batch in flight walked.
+  const sizeOk = (b: Batch, i: number) => (i === 0 ? true : i === batches.length - 1 ? b.ordinals.length <= r.batchSize : b.ordinals.length === r.batchSize);
+  if (!batches.every((b, i) => b.ordinals.length > 0 && sizeOk(b, i) && (i <= doneCount || b.phase === 'pending')) || (first !== undefined && batches.length > 1 && first > r.batchSize && batches[1]!.ordinals.length !== r.batchSize)) {
+    throw new RecordError('the batches are not a plan the record can carry (a bug: please report it)');
+  }
+  return JSON.stringify(wire);
+}
+
+function allOrdinals(batches: Batch[]): number[] {
+  const out: number[] = [];
+  for (const b of batches) for (const o of b.ordinals) out.push(o);
+  return out;
+}
+
+function batchesOf(w: WireRecord): Batch[] | undefined {
+  const ordinals = typeof w.plan?.ordinals === 'string' ? fromRanges(w.plan.ordinals) : undefined;
+  if (!ordinals || !Number.isInteger(w.done) || !Number.isInteger(w.batchSize) || w.batchSize < 1) return undefined;
+  const batches: Batch[] = [];
+  for (let i = 0; i < ordinals.length; ) {
+    const size = batches.length === 0 && w.plan.first ? w.plan.first : w.batchSize;
+    batches.push({ ordinals: ordinals.slice(i, i + size), phase: batches.length < w.done ? 'done' : 'pending' });
+    i += size;
+  }
+  if (w.done > batches.length || (w.current && w.done >= batches.length)) return undefined;
+  if (w.current) batches[w.done] = { ordinals: batches[w.done]!.ordinals, ...w.current };
+  return batches;
 }
 
 export function decodeRecord(text: string): UpgradeRecord {
-  let r: UpgradeRecord;
+  let parsed: UpgradeRecord | WireRecord;
   try {
-    r = JSON.parse(text);
+    parsed = JSON.parse(text);
   } catch {
     throw new RecordError(`the upgrade record (annotation ${RECORD_ANNOTATION}) is not valid JSON`);
   }
-  if (r?.version !== RECORD_VERSION) {
-    throw new RecordError(`the upgrade record has version ${String(r?.version)}; this plugin reads version ${RECORD_VERSION}: use the plugin version that started the upgrade`);
+  const version = (parsed as { version?: unknown })?.version;
+  if (version !== RECORD_VERSION && version !== 1) {
+    throw new RecordError(`the upgrade record has version ${String(version)}; this plugin reads versions 1 and ${RECORD_VERSION}: use the plugin version that started the upgrade`);
+  }
+  let r: UpgradeRecord;
+  if (version === 1) {
+    // Version 1 kept every batch in full: read as is, written back as version 2 at the next save.
+    r = { ...(parsed as UpgradeRecord), version: RECORD_VERSION };
+  } else {
+    const { plan: _, done: __, current: ___, ...header } = parsed as WireRecord;
+    const batches = typeof parsed === 'object' && 'plan' in parsed ? batchesOf(parsed) : undefined;
+    if (!batches) throw new RecordError('the upgrade record is incomplete');
+    r = { ...header, batches };
   }
   if (!Array.isArray(r.batches) || !Array.isArray(r.services) || typeof r.statefulSet !== 'string' || typeof r.originalRevision !== 'string') {
     throw new RecordError('the upgrade record is incomplete');

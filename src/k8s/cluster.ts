@@ -6,6 +6,7 @@ import {
   AutoscalingV2Api,
   CoordinationV1Api,
   CoreV1Api,
+  type V1ConfigMap,
   type V1Lease,
   PatchStrategy,
   V1MicroTime,
@@ -22,7 +23,7 @@ import { connect, translateApiError, withRetry, type ApiAction, type Connection 
 import { selectorString, toPodSnapshots, toServiceSnapshot, toStatefulSetSnapshot } from './convert.js';
 import type { ConnectionFlags } from './kubeconfig.js';
 import { annotationPatch, statefulSetPatch } from './patches.js';
-import type { Cluster, StatefulSetChange } from './types.js';
+import type { Cluster, ConfigMapState, StatefulSetChange } from './types.js';
 
 const TKE_CONTROLLER_CONFIG = 'tke-service-controller-config';
 const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
@@ -267,6 +268,25 @@ export class KubeCluster implements Cluster {
       if (e instanceof ApiException && e.code === 404) return {};
       throw translateApiError(e, { verb: 'get', resource: 'nodes', name, namespace: '', server: this.conn.server });
     }
+  }
+
+  async readConfigMap(name: string): Promise<ConfigMapState | undefined> {
+    try {
+      const cm = await withRetry(() => this.core.readNamespacedConfigMap({ name, namespace: this.namespace }));
+      return { data: cm.data ?? {}, resourceVersion: cm.metadata?.resourceVersion ?? '' };
+    } catch (e) {
+      if (e instanceof ApiException && e.code === 404) return undefined;
+      throw translateApiError(e, { verb: 'get', resource: 'configmaps', name, namespace: this.namespace, server: this.conn.server });
+    }
+  }
+
+  async writeConfigMap(name: string, resourceVersion: string | undefined, data: Record<string, string>, labels: Record<string, string>): Promise<ConfigMapState> {
+    const body: V1ConfigMap = { metadata: { name, namespace: this.namespace, labels, ...(resourceVersion ? { resourceVersion } : {}) }, data };
+    // Conditional: on a conflict (409) the caller reads again and writes its change again.
+    const cm = resourceVersion
+      ? await this.call({ verb: 'update', resource: 'configmaps', name }, () => this.core.replaceNamespacedConfigMap({ name, namespace: this.namespace, body, fieldManager: FIELD_MANAGER }))
+      : await this.call({ verb: 'create', resource: 'configmaps', name }, () => this.core.createNamespacedConfigMap({ namespace: this.namespace, body, fieldManager: FIELD_MANAGER }));
+    return { data: cm.data ?? {}, resourceVersion: cm.metadata?.resourceVersion ?? '' };
   }
 
   private get leases(): CoordinationV1Api {

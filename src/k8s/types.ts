@@ -20,6 +20,12 @@ export interface PodWait {
   met: boolean;
 }
 
+/** A ConfigMap of the plugin's own (the upgrade history): its data and the version it was read at. */
+export interface ConfigMapState {
+  data: Record<string, string>;
+  resourceVersion: string;
+}
+
 export type Eviction = { kind: 'evicted' } | { kind: 'gone' } | { kind: 'blocked'; reason: string };
 
 export interface Cluster {
@@ -54,6 +60,10 @@ export interface Cluster {
   serviceControllerVersion(): Promise<string | undefined>;
   /** A node's labels (the region lives there); empty when the node is not there; a 403 (named) when it may not be read. */
   nodeLabels(name: string): Promise<Record<string, string>>;
+  /** A ConfigMap in the namespace; undefined when there is none. */
+  readConfigMap(name: string): Promise<ConfigMapState | undefined>;
+  /** Creates the ConfigMap (no resourceVersion) or replaces its data if still at `resourceVersion`; 409 otherwise. */
+  writeConfigMap(name: string, resourceVersion: string | undefined, data: Record<string, string>, labels: Record<string, string>): Promise<ConfigMapState>;
   readLease(name: string): Promise<LeaseState | undefined>;
   /** Creates the Lease (no resourceVersion) or replaces it if still at `resourceVersion`; 409 otherwise. */
   writeLease(name: string, resourceVersion: string | undefined, holder: string, acquiredAt: string, durationSeconds: number): Promise<LeaseState>;

@@ -6,7 +6,9 @@ import { CancelledError, GateError } from '../core/errors.js';
 import { serving, weightsUnreadable } from '../core/evidence.js';
 import { advance, capturePriors, confirmationText, currentBatchIndex, driftOf, redrain, type UpgradeRecord } from '../core/upgrade.js';
 import { onRevision, type PodSnapshot } from '../core/workload.js';
+import { historyConfirmation, withBatch } from '../core/history.js';
 import { confirmDrain } from './confirm.js';
+import { writeHistory } from './history.js';
 import { audit, observed, podNames, readUpgrade, saveRecord, type Upgrade, type WalkContext } from './context.js';
 import { assertServing, evictWhenAllowed, waitRebuilt } from './pods.js';
 import { discoverServices, lostDrainCounter, lostDrains, restoreStoppedFinish, syncWeights } from './services.js';
@@ -81,6 +83,8 @@ export async function walkBatch(ctx: WalkContext, start: Upgrade, index: number)
         }
         const confirmed = batch().phase === 'drained' ? advance(up.record, index, 'confirmed', { confirmation }) : { ...up.record, batches: up.record.batches.map((b, i) => (i === index ? { ...b, confirmation } : b)) };
         await save(confirmed);
+        // Who let these pods go, how and on what evidence: on record in the history before they go.
+        await writeHistory(ctx, up.record, (e) => withBatch(e, up.record, index, { drainedAt: batch().drainedAt!, confirmation: historyConfirmation(confirmation) }), true);
         ctx.ui.info(`${names}: ${confirmationText(confirmation)}`);
         await audit(ctx, up.sts, 'DrainConfirmed', `${names}: ${confirmationText(confirmation)}`, confirmation.how === 'forced-after-timeout' ? 'Warning' : 'Normal');
         up = await freshAndUndrifted(ctx, up);
@@ -119,6 +123,7 @@ export async function walkBatch(ctx: WalkContext, start: Upgrade, index: number)
         up = (await syncWeights(ctx, up, ordinals)).up;
         ctx.ui.info(`restored ${names}: they serve real traffic again`);
         await save(advance(up.record, index, 'done', { doneAt: ctx.now().toISOString() }));
+        await writeHistory(ctx, up.record, (e) => withBatch(e, up.record, index, { rebuiltAt: batch().rebuiltAt!, restoredAt: batch().doneAt! }));
         await audit(ctx, up.sts, 'Restored', `${names}: CLB weight restored by ${ctx.who}`);
         await showRestored(ctx, up.record, up.pods, ordinals);
         return up;

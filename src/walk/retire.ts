@@ -4,7 +4,10 @@
 import { formatDuration } from '../core/duration.js';
 import { GateError } from '../core/errors.js';
 import { capturePriors, confirmationText, drainedOrdinals, driftOf, surgeOrdinals, type UpgradeRecord } from '../core/upgrade.js';
+import { historyConfirmation } from '../core/history.js';
+import { toRanges } from '../core/ranges.js';
 import { confirmDrain } from './confirm.js';
+import { writeHistory } from './history.js';
 import { audit, podNames, saveRecord, type Upgrade, type WalkContext } from './context.js';
 import { discoverServices, lostDrainCounter, lostDrains, restoreStoppedFinish, syncWeights } from './services.js';
 
@@ -78,6 +81,9 @@ export async function retireSurge(ctx: WalkContext, start: Upgrade, reason: 'Upg
       continue;
     }
     await save({ ...up.record, finish: { ...up.record.finish!, phase: 'confirmed', confirmation } });
+    // On record before the scale-down it allows.
+    const drainedAt = up.record.finish!.drainedAt;
+    await writeHistory(ctx, up.record, (e) => ({ ...e, surgeDrain: { ordinals: toRanges(surge), drainedAt, confirmation: historyConfirmation(confirmation) } }), true);
     ui.info(`surge pods ${surgeNames}: ${confirmationText(confirmation)}`);
     await audit(ctx, up.sts, 'DrainConfirmed', `surge pods: ${confirmationText(confirmation)}`, confirmation.how === 'forced-after-timeout' ? 'Warning' : 'Normal');
 
@@ -118,14 +124,16 @@ export async function retireSurge(ctx: WalkContext, start: Upgrade, reason: 'Upg
   // Every ordinal the walk drained gets back the weight it had before; nothing else changes.
   up = (await syncWeights(ctx, up, drainedOrdinals(up.record), 'exit')).up;
   const record = up.record;
+  const outcome = reason === 'UpgradeFinished' ? (record.rollback ? 'rolled back' : 'finished') : 'aborted';
+  // The history says how it ended before the record goes: a crash in between writes it again.
+  await writeHistory(ctx, record, (e) => ({ ...e, outcome, endedAt: now().toISOString(), endedBy: who }));
   const sts = await saveRecord(cluster, up.sts, null);
-  const confirmations = record.batches.filter((b) => b.confirmation).length + (record.finish?.confirmation ? 1 : 0);
-  const upgraded = record.batches.filter((b) => b.phase === 'done').flatMap((b) => b.ordinals).length;
+  const upgraded = record.batches.filter((b) => b.phase === 'done').reduce((n, b) => n + b.ordinals.length, 0);
   const images = record.targetImages.map((c) => `${c.name}=${c.image}`).join(', ');
-  const verb = reason === 'UpgradeFinished' ? (record.rollback ? 'rolled back' : 'finished') : 'aborted';
+  const verb = outcome;
   await audit(ctx, sts, reason, `${verb} by ${who}: ${upgraded} of ${record.originalReplicas} pods walked to ${images}; Service annotations restored`);
   ui.result(
     `upgrade of statefulset "${name}" ${verb} after ${formatDuration(now().getTime() - new Date(record.startedAt).getTime())}: ` +
-      `${upgraded} of ${record.originalReplicas} pods walked, ${confirmations} drains confirmed, images ${images}; Service annotations restored`,
+      `${upgraded} of ${record.originalReplicas} pods walked, images ${images}; Service annotations restored. Every confirmation: kubectl zerolossupgrade history ${name}`,
   );
 }

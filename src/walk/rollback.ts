@@ -8,6 +8,7 @@ import { RECORD_ANNOTATION, driftOf, encodeRecord, rollbackRecord, surgeOrdinals
 import type { Cluster } from '../k8s/types.js';
 import { walkRemaining } from './batch.js';
 import { audit, observed, podNames, readUpgrade, saveRecord, type WalkContext } from './context.js';
+import { writeHistory } from './history.js';
 import { planNextBatch, printPlan, stsPatchStep } from './plan.js';
 
 /** Refuses, saying how to walk back a finished upgrade, when no upgrade is in progress. */
@@ -54,6 +55,7 @@ export async function rollBack(ctx: WalkContext, name: string, dryRun: boolean, 
     if (!(await ui.confirm(`Roll back "${name}"?`))) throw new CancelledError('not rolled back; nothing changed');
     const sts = await cluster.patchStatefulSet(name, up.sts.resourceVersion, change);
     ui.info(`template of statefulset "${name}" back at revision ${original}`);
+    await writeHistory(ctx, back, (e) => ({ ...e, rollback: { at: back.rollback!.at, by: who } }));
     await audit(ctx, sts, 'RolledBack', `by ${who}: template back to revision ${original}; walking back ${podNames(name, back.batches.flatMap((b) => b.ordinals))}`);
   }
   if (dryRun) return printPlan(ui, await planNextBatch(cluster, up, now()));

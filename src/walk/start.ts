@@ -5,11 +5,12 @@ import { GateError, UsageError } from '../core/errors.js';
 import { RS_WEIGHT_ANNOTATION, withoutZeroWeights, zeroWeightOrdinals } from '../core/rs-weight.js';
 import { DIRECT_ACCESS_ANNOTATION, classifyServices, indirectWarning, malformedWeights, reconcilingWriters } from '../core/services.js';
 import { toStatusView } from '../core/status-view.js';
-import { RECORD_ANNOTATION, decodeRecord, encodeRecord, planBatches, reconcileServices, surgeOrdinals, type UpgradeRecord } from '../core/upgrade.js';
+import { RECORD_ANNOTATION, RECORD_VERSION, decodeRecord, encodeRecord, planBatches, reconcileServices, surgeOrdinals, type UpgradeRecord } from '../core/upgrade.js';
 import { settledRevision, type ContainerImage, type PodSnapshot, type ServiceSnapshot, type StatefulSetSnapshot } from '../core/workload.js';
 import type { Cluster } from '../k8s/types.js';
 import type { Ui } from '../ui/terminal.js';
 import { audit, observed, podNames, saveRecord } from './context.js';
+import { writeHistory } from './history.js';
 import { isRebuilt, notRebuilt } from './pods.js';
 import { printPlan, stsPatchStep } from './plan.js';
 
@@ -141,7 +142,7 @@ async function preflightAndStart(o: StartPlan, cluster: Cluster, ui: Ui, now: ()
 
   const targetImages = sts.containers.map((c) => o.images.find((i) => i.name === c.name) ?? c);
   const empty: UpgradeRecord = {
-    version: 1,
+    version: RECORD_VERSION,
     statefulSet: o.name,
     startedAt: now().toISOString(),
     startedBy: who,
@@ -185,6 +186,7 @@ async function waitForSurge(o: StartPlan, cluster: Cluster, ui: Ui, record: Upgr
   }
   const withTarget: UpgradeRecord = { ...record, targetRevision: seen.sts.updateRevision };
   const current = record.targetRevision === seen.sts.updateRevision ? seen.sts : await saveRecord(cluster, seen.sts, withTarget);
+  await writeHistory({ cluster, ui }, withTarget, (e) => e);
   const surge = surgeOrdinals(withTarget);
   if (surge.length > 0) {
     const names = podNames(o.name, surge);

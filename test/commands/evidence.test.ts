@@ -11,6 +11,7 @@ import { makeUi, type Ui } from '../../src/ui/terminal.js';
 import { Clb } from '../../sim/clb.js';
 import { CloudApi } from '../../sim/cloud-api.js';
 import { FakeCluster, fakeDeps, fakeIo, pod, statefulSet } from '../support/fakes.js';
+import { historyOf, recordOf } from '../support/walk.js';
 
 const SECRET = 'never-printed-secret-key';
 
@@ -73,7 +74,9 @@ async function started() {
 }
 
 const unattended = ['next', 'gw', '--yes', '--require-evidence', '--min-drain', '0s', '--timeout', '100ms', '--drain-timeout', '10s', '--evidence-interval', '100ms'];
-const record = (c: FakeCluster) => JSON.parse(c.sts!.annotations['zerolossupgrade.io/upgrade']!);
+const record = (c: FakeCluster) => recordOf(c);
+/** The first batch's confirmation as the history keeps it (the record keeps only the batch in flight). */
+const confirmed = (c: FakeCluster) => historyOf(c)[0]!.batches[0]!.confirmation!;
 const deletions = (c: FakeCluster) => c.mutations.filter((m) => m.startsWith('delete pod'));
 
 async function run(cluster: FakeCluster, cloud: Cloud | undefined, args: string[]) {
@@ -94,6 +97,8 @@ describe('next --yes --require-evidence', () => {
     const c = record(cluster).batches[0].confirmation;
     expect(c).toMatchObject({ by: 'tester', how: 'evidence', weightZero: true, connectionsDrained: true });
     expect(c.evidence).toEqual({ verdicts: [{ pod: 'gw-0', state: 'drained', reasons: [] }], zeroPoints: 3, periodSeconds: 1 });
+    // On record in the history before the pod went, with the evidence it rested on.
+    expect(confirmed(cluster)).toMatchObject({ by: 'tester', how: 'evidence', connectionsDrained: true, evidence: '1 of 1 pods drained (3 zero points of 1s)' });
     // Points count only from when weight 0 was seen: at 1 s periods, 3 zero points take about 3 s.
     expect(r.err).toMatch(/gw-0 not-yet \([012] of 3 zero points since weight 0/);
     expect(cluster.events.find((e) => e.includes('DrainConfirmed'))).toMatch(/^Normal DrainConfirmed: gw-0: weight 0 and connections drained, confirmed by tester on the drain evidence \(--require-evidence\) \d+s after the drain; evidence: gw-0 drained$/);
@@ -131,6 +136,7 @@ describe('next --yes --require-evidence', () => {
     expect(r.err).toMatch(/warning: --drain-timeout \(1s\) passed without the evidence saying drained \(gw-0 not-yet: 2 connections on lb-1 TCP\/80/);
     expect(deletions(cluster)).toEqual(['delete pod gw-0 uid-0']);
     expect(record(cluster).batches[0].confirmation).toMatchObject({ how: 'forced-after-timeout', weightZero: true, connectionsDrained: false });
+    expect(confirmed(cluster)).toMatchObject({ how: 'forced-after-timeout', connectionsDrained: false, evidence: expect.stringMatching(/^0 of 1 pods drained .*gw-0 not-yet/) });
     expect(cluster.events.find((e) => e.includes('DrainConfirmed'))).toMatch(/^Warning DrainConfirmed: gw-0: weight 0, connections NOT drained, confirmed by tester FORCED after --drain-timeout/);
   });
 

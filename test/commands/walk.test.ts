@@ -1,4 +1,5 @@
 // start / next / finish against the in-memory cluster: every refusal leaves the cluster untouched.
+import { decodeRecord } from '../../src/core/upgrade.js';
 import { describe, expect, it } from 'vitest';
 import { main } from '../../src/app.js';
 import { runStart, validateStartOptions } from '../../src/commands/start.js';
@@ -125,9 +126,9 @@ describe('a rebuilt pod that never becomes Ready', () => {
     expect(cluster.mutations.filter((m) => m.startsWith('delete pod'))).toEqual(['delete pod gw-0 uid-0']);
     const annotation = cluster.services[0]!.annotations['service.cloud.tencent.com/lb-rs-weight'];
     expect(JSON.parse(annotation!).groups[0].statefulSets[0]).toEqual({ name: 'gw', weights: [{ weight: 0, podIndexes: [0] }] });
-    const record = JSON.parse(cluster.sts!.annotations['zerolossupgrade.io/upgrade']!);
-    expect(record.batches[0].phase).toBe('deleting');
-    expect(record.batches[0].confirmation).toMatchObject({ by: 'tester', weightZero: true, connectionsDrained: true });
+    const record = decodeRecord(cluster.sts!.annotations['zerolossupgrade.io/upgrade']!);
+    expect(record.batches[0]!.phase).toBe('deleting');
+    expect(record.batches[0]!.confirmation).toMatchObject({ by: 'tester', weightZero: true, connectionsDrained: true });
   });
 });
 
@@ -190,7 +191,7 @@ describe('--dry-run', () => {
     const body = JSON.parse(out.split('\n')[2]!);
     expect(body.metadata.resourceVersion).toBe('100');
     expect(body.spec).toEqual({ replicas: 4, template: { spec: { containers: [{ name: 'gw', image: 'nginx:2' }] } } });
-    expect(JSON.parse(body.metadata.annotations['zerolossupgrade.io/upgrade']).batches).toHaveLength(3);
+    expect(decodeRecord(body.metadata.annotations['zerolossupgrade.io/upgrade']).batches).toHaveLength(3);
     expect(out).toContain('2. wait until surge pods gw-3 are Running and Ready');
   });
 

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { mergeWeights } from '../../src/core/rs-weight.js';
-import { RecordError, advance, confirmationText, currentBatchIndex, decodeRecord, driftOf, drainedOrdinals, encodeRecord, expectedReplicas, planBatches, reconcileServices, redrain, servingOrdinals, surgeOrdinals, weightChange, type UpgradeRecord } from '../../src/core/upgrade.js';
+import { RECORD_VERSION, RecordError, advance, capturePriors, confirmationText, currentBatchIndex, decodeRecord, driftOf, drainedOrdinals, encodeRecord, expectedReplicas, planBatches, reconcileServices, redrain, servingOrdinals, surgeOrdinals, weightChange, type UpgradeRecord } from '../../src/core/upgrade.js';
 import { pod, service, statefulSet } from '../support/fakes.js';
 
 const record = (overrides: Partial<UpgradeRecord> = {}): UpgradeRecord => ({
-  version: 1, statefulSet: 'gw', startedAt: '2026-11-26T10:00:00Z', startedBy: 'alice',
+  version: RECORD_VERSION, statefulSet: 'gw', startedAt: '2026-11-26T10:00:00Z', startedBy: 'alice',
   originalReplicas: 5, ordinalsStart: 0, surge: 1, batchSize: 2,
   originalRevision: 'gw-1', targetRevision: 'gw-2',
   originalImages: [{ name: 'gw', image: 'gw:1' }], targetImages: [{ name: 'gw', image: 'gw:2' }],
@@ -128,17 +128,86 @@ describe('driftOf', () => {
 });
 
 describe('record encoding', () => {
-  it('round-trips', () => {
-    const r = record();
+  it('round-trips a record in every phase of a batch', () => {
+    let r = record();
+    expect(decodeRecord(encodeRecord(r))).toEqual(r);
+    r = advance(r, 0, 'drained', { drainedAt: 'T1', prior: { 'gw TCP/80': [5, null] } });
+    expect(decodeRecord(encodeRecord(r))).toEqual(r);
+    r = advance(advance(r, 0, 'confirmed', { confirmation: { by: 'alice', at: 'T2', weightZero: true, connectionsDrained: true, afterSeconds: 30, how: 'prompt' } }), 0, 'deleting', { deleted: [{ pod: 'gw-0', uid: 'u0' }] });
     expect(decodeRecord(encodeRecord(r))).toEqual(r);
   });
+
+  it('keeps only the batch in flight in full: a batch walked is a count (its story is in the history)', () => {
+    let r = record();
+    for (const to of ['drained', 'confirmed', 'deleting', 'rebuilt', 'done'] as const) r = advance(r, 0, to, { drainedAt: 'T1' });
+    const back = decodeRecord(encodeRecord(r));
+    expect(back.batches.map((b) => [b.ordinals, b.phase])).toEqual([[[0, 1], 'done'], [[2, 3], 'pending'], [[4], 'pending']]);
+    expect(back.batches[0]).toEqual({ ordinals: [0, 1], phase: 'done' });
+  });
+
+  it('keeps the order and the first batch of a walk back (a drained batch first, then what is left in batches)', () => {
+    const r = record({ batchSize: 2, batches: [{ ordinals: [3], phase: 'drained', drainedAt: 'T' }, { ordinals: [0, 1], phase: 'pending' }, { ordinals: [4, 2], phase: 'pending' }] });
+    expect(decodeRecord(encodeRecord(r))).toEqual(r);
+    expect(JSON.parse(encodeRecord(r)).plan).toEqual({ ordinals: '3,0-1,4,2', first: 1 });
+  });
+
+  it('refuses to write batches it could not read back', () => {
+    expect(() => encodeRecord(record({ batches: [{ ordinals: [0], phase: 'pending' }, { ordinals: [1, 2, 3], phase: 'pending' }] }))).toThrow(RecordError);
+    expect(() => encodeRecord(record({ batches: [{ ordinals: [0, 1], phase: 'pending' }, { ordinals: [2, 3], phase: 'drained' }] }))).toThrow(RecordError);
+  });
+
+  it('reads a version 1 record (every batch in full) and writes it back as version 2', () => {
+    const v1 = { ...record(), version: 1, batches: [{ ordinals: [0, 1], phase: 'done', confirmation: { by: 'bob' } }, { ordinals: [2, 3], phase: 'drained', drainedAt: 'T' }, { ordinals: [4], phase: 'pending' }] };
+    const r = decodeRecord(JSON.stringify(v1));
+    expect(r.version).toBe(RECORD_VERSION);
+    expect(r.batches[1]).toEqual({ ordinals: [2, 3], phase: 'drained', drainedAt: 'T' });
+    const again = JSON.parse(encodeRecord(r));
+    expect([again.version, again.done, again.plan]).toEqual([2, 1, { ordinals: '0-4' }]);
+  });
+
   it.each([
     ['{', /not valid JSON/],
-    ['{"version":2}', /version 2; this plugin reads version 1/],
+    ['{"version":3}', /version 3; this plugin reads versions 1 and 2/],
+    ['{"version":2}', /incomplete/],
     ['{"version":1}', /incomplete/],
+    ['{"version":2,"statefulSet":"gw","originalRevision":"r","services":[],"batchSize":1,"plan":{"ordinals":"0-x"},"done":0}', /incomplete/],
+    ['{"version":2,"statefulSet":"gw","originalRevision":"r","services":[],"batchSize":1,"plan":{"ordinals":"0-1"},"done":3}', /incomplete/],
   ])('refuses %s', (text, message) => {
     expect(() => decodeRecord(text)).toThrow(message);
   });
+});
+
+describe('record size', () => {
+  // Kubernetes allows 256 KiB for all annotations of an object together; the record must stay far below at any scale.
+  const LIMIT = 8 * 1024;
+  const live = (ordinals: number) => [service({ name: 'gw', annotations: { 'service.cloud.tencent.com/lb-rs-weight': JSON.stringify({ defaultWeight: 10, groups: [{ key: { proto: 'TCP', port: 80 }, statefulSets: [{ name: 'gw', weights: [{ weight: 7, podIndexes: Array.from({ length: ordinals }, (_, i) => i) }] }] }] }) } })];
+  it.each([1000, 5000])('stays under 8 KiB through a full walk of %d replicas, batch 1, with evidence', (replicas) => {
+    let r = record({ originalReplicas: replicas, batchSize: 1, batches: planBatches(0, replicas, 1), services: [{ name: 'gw', ports: [{ proto: 'TCP', port: 80 }, { proto: 'TCP', port: 443 }], original: null }] });
+    const services = live(3);
+    let largest = 0;
+    let fullSize = 0;
+    for (let i = 0; i < replicas; i++) {
+      const o = r.batches[i]!.ordinals;
+      const evidence = { verdicts: o.map((x) => ({ pod: `gw-${x}`, state: 'drained' as const, reasons: ['weight 0 on 2 listeners', '0 connections in 3 points'] })), zeroPoints: 3, periodSeconds: 60 };
+      const steps: [Parameters<typeof advance>[2], Parameters<typeof advance>[3]][] = [
+        ['drained', { drainedAt: '2026-11-26T10:00:00.000Z', prior: capturePriors(r, services, o) }],
+        ['confirmed', { confirmation: { by: 'system:serviceaccount:platform:release-bot', at: '2026-11-26T10:01:00.000Z', weightZero: true, connectionsDrained: true, afterSeconds: 180, how: 'evidence', evidence } }],
+        ['deleting', { deleted: o.map((x) => ({ pod: `gw-${x}`, uid: '0f8e2c1a-1234-4abc-9def-0123456789ab' })) }],
+        ['rebuilt', { rebuiltAt: '2026-11-26T10:02:00.000Z' }],
+        ['done', { doneAt: '2026-11-26T10:03:00.000Z' }],
+      ];
+      for (const [to, fields] of steps) {
+        r = advance(r, i, to, fields);
+        largest = Math.max(largest, encodeRecord(r).length);
+      }
+    }
+    // The record that kept every batch in full would be far past the limit of all annotations (the control).
+    fullSize = JSON.stringify(r).length;
+    expect(fullSize).toBeGreaterThan(262_144);
+    expect(largest).toBeLessThan(LIMIT);
+    expect(largest).toBeGreaterThan(500);
+    expect(decodeRecord(encodeRecord(r)).batches.filter((b) => b.phase === 'done')).toHaveLength(replicas);
+  }, 60_000);
 });
 
 describe('rollbackRecord', () => {

@@ -31,7 +31,8 @@ const evidenceRole = roles.find((r) => r.kind === 'ClusterRole' && r.metadata?.n
 const pairsOf = (role: V1ClusterRole | undefined) =>
   (role?.rules ?? []).flatMap((rule, index) => (rule.resources ?? []).flatMap((resource) => rule.verbs.map((verb) => ({ role: role!.metadata!.name!, index, verb, resource }))));
 const pairs = [...pairsOf(walkRole), ...pairsOf(evidenceRole)];
-const key = (p: { verb: string; resource: string }) => `${p.verb} ${p.resource}`;
+// The evidence role's pairs are named apart: `get configmaps` is in both roles, for different ConfigMaps.
+const key = (p: { role: string; verb: string; resource: string }) => `${p.role === EVIDENCE_ROLE ? 'evidence: ' : ''}${p.verb} ${p.resource}`;
 
 /** The role without this one verb on this one resource (a rule left with nothing goes). */
 function without(rules: V1PolicyRule[], p: (typeof pairs)[number]): V1PolicyRule[] {
@@ -130,6 +131,35 @@ const scenarios: Record<string, Scenario> = {
     // Drained and confirmed, nothing deleted: the pods stay drained.
     check: async (c) => expect(c.after.service?.[RS_WEIGHT]).toContain('"weight":0'),
   },
+  // The history: who confirmed is written before the pods go, so without it nothing is deleted and
+  // the batch stays drained; at start a history not written is only a warning (the walk refuses later).
+  'get configmaps': {
+    setup: 'started',
+    command: (n) => ['next', n, ...walk],
+    code: 1,
+    unchanged: ['template', 'pods'],
+    lease: 'absent',
+    check: async (c) => expect(c.after.service?.[RS_WEIGHT]).toContain('"weight":0'),
+  },
+  'update configmaps': {
+    setup: 'started',
+    command: (n) => ['next', n, ...walk],
+    code: 1,
+    unchanged: ['template', 'pods'],
+    lease: 'absent',
+    check: async (c) => {
+      expect(c.after.service?.[RS_WEIGHT]).toContain('"weight":0');
+      expect(c.result.stderr).toContain('Nothing was deleted or scaled down');
+    },
+  },
+  'create configmaps': {
+    setup: 'settled',
+    command: start,
+    code: 0,
+    unchanged: [],
+    lease: 'absent',
+    check: async (c) => expect(c.after.record).toBeDefined(),
+  },
   // After the eviction the wait for the rebuilt pod watches (a read: the pod was evicted by design).
   'watch pods': {
     setup: 'started',
@@ -141,7 +171,7 @@ const scenarios: Record<string, Scenario> = {
   },
   // The optional evidence role. Its region comes from a node's labels: without them an unattended
   // walk on the evidence is refused before anything changes (no cloud is called without a region).
-  'get nodes': {
+  'evidence: get nodes': {
     setup: 'started',
     // The endpoint and the short --drain-timeout only matter if the region were found (this test failing).
     command: (n) => ['next', n, '--yes', '--require-evidence', '--min-drain', '0s', '--cloud-credentials', 'env', '--cloud-endpoint', cloudEndpoint, '--drain-timeout', '1s'],
@@ -155,7 +185,7 @@ const scenarios: Record<string, Scenario> = {
   // walk goes on, as the role is optional. The evidence is on (credentials, region); its endpoint is
   // a stand-in Tencent Cloud API on 127.0.0.1, so nothing leaves the machine (the Service has no CLB
   // id here, so no CLB is read; only the cluster side of the evidence runs).
-  'get configmaps': {
+  'evidence: get configmaps': {
     setup: 'started',
     command: (n) => ['next', n, ...walk.filter((a) => a !== 'off' && a !== '--cloud-credentials'), '--cloud-credentials', 'env', '--region', 'ap-guangzhou', '--cloud-endpoint', cloudEndpoint, '--batches', '1', '--drain-timeout', '1s', '--evidence-interval', '1s'],
     env: () => CLOUD_ENV,
@@ -263,7 +293,7 @@ const COLLEAGUE = 'colleague (elsewhere pid 1)';
 
 async function prepare(pair: (typeof pairs)[number], scenario: Scenario): Promise<Omit<Case, 'after' | 'result' | 'lease'>> {
   // Names from the pair: "create pods/eviction" -> create-pods-eviction.
-  const name = key(pair).replace(/[ /]/g, '-');
+  const name = key(pair).replace(/[^a-z0-9]+/g, '-');
   const [kubeconfig] = await Promise.all([
     pair.role === ROLE ? identity(name, without(walkRole.rules!, pair)) : identity(name, walkRole.rules!, without(evidenceRole.rules!, pair)),
     (async () => {

@@ -283,6 +283,26 @@ export class FakeCluster implements Cluster {
     return { spec: { template: { $patch: 'replace', metadata: { labels: { app: 'gw' } }, spec: { containers: known ?? [{ name: 'gw', image: `image-of-${revision}` }] } } } };
   }
 
+  readonly configMaps = new Map<string, { data: Record<string, string>; resourceVersion: string; labels: Record<string, string> }>();
+  /** Set to make the next ConfigMap writes fail with this (e.g. a 403). */
+  configMapError?: Error;
+
+  async readConfigMap(name: string) {
+    this.calls.push(`get configmap ${name}`);
+    const cm = this.configMaps.get(name);
+    return cm ? { data: { ...cm.data }, resourceVersion: cm.resourceVersion } : undefined;
+  }
+
+  async writeConfigMap(name: string, resourceVersion: string | undefined, data: Record<string, string>, labels: Record<string, string>) {
+    this.calls.push(`write configmap ${name}`);
+    if (this.configMapError) throw this.configMapError;
+    const current = this.configMaps.get(name);
+    if ((current && current.resourceVersion !== resourceVersion) || (!current && resourceVersion)) throw Object.assign(new Error('conflict'), { status: 409 });
+    const cm = { data: { ...data }, labels, resourceVersion: String(++this.rv) };
+    this.configMaps.set(name, cm);
+    return { data: { ...cm.data }, resourceVersion: cm.resourceVersion };
+  }
+
   async readLease(name: string) {
     return this.leases.get(name);
   }

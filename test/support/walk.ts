@@ -2,6 +2,8 @@
 // StatefulSet controller, and ways to run the CLI against it.
 import { expect } from 'vitest';
 import { main } from '../../src/app.js';
+import { decodeHistory, historyConfigMapName } from '../../src/core/history.js';
+import { decodeRecord } from '../../src/core/upgrade.js';
 import { runNext, validateNextOptions } from '../../src/commands/next.js';
 import { makeUi, type Ui } from '../../src/ui/terminal.js';
 import { FakeCluster, fakeDeps, fakeIo, pod, service, statefulSet } from './fakes.js';
@@ -39,7 +41,10 @@ export async function ok(c: FakeCluster, args: string[]) {
   return r;
 }
 
-export const recordOf = (c: FakeCluster) => (c.sts!.annotations[RECORD] ? JSON.parse(c.sts!.annotations[RECORD]!) : undefined);
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests read deep into the record
+export const recordOf = (c: FakeCluster): any => (c.sts!.annotations[RECORD] ? decodeRecord(c.sts!.annotations[RECORD]!) : undefined);
+/** The upgrade history the walk wrote, oldest first. */
+export const historyOf = (c: FakeCluster, name = c.sts!.name) => decodeHistory(c.configMaps.get(historyConfigMapName(name))?.data);
 
 /** A terminal that answers yes, and "stop to soak" between batches: one batch per run. */
 const soak: Ui = { ...makeUi({ yes: true }, fakeIo()), choose: async () => 'soak' as never };

@@ -410,9 +410,9 @@ describe('writes that land', () => {
       }
       return r;
     };
-    const record = { ...recordOf(c), batchSize: 7 };
+    const record = { ...recordOf(c), startedBy: 'someone-else' };
     const saved = await saveRecord(c, c.sts!, record);
-    expect(JSON.parse(saved.annotations[RECORD]!).batchSize).toBe(7);
+    expect(JSON.parse(saved.annotations[RECORD]!).startedBy).toBe('someone-else');
   });
 
   it('a lost lock stops the walk before its next change', async () => {
