@@ -4,6 +4,7 @@ import yargs, { type Argv } from 'yargs';
 import { globalOptions, type Deps } from './commands/common.js';
 import { abortCommand } from './commands/abort.js';
 import { finishCommand } from './commands/finish.js';
+import { historyCommand } from './commands/history.js';
 import { nextCommand } from './commands/next.js';
 import { rollbackCommand } from './commands/rollback.js';
 import { startCommand } from './commands/start.js';
@@ -26,6 +27,7 @@ export function buildCli(deps: Deps): Argv {
     .command(abortCommand(deps))
     .command(rollbackCommand(deps))
     .command(statusCommand(deps))
+    .command(historyCommand(deps))
     .command(versionCommand(deps))
     .demandCommand(1, `name a command; see '${SCRIPT_NAME} --help'`)
     .recommendCommands()

@@ -183,8 +183,10 @@ export function fitHistory(entries: HistoryEntry[], current: number, maxBytes = 
   return [...others, fitted].sort((x, y) => x.number - y.number);
 }
 
-export function encodeHistory(entries: HistoryEntry[]): Record<string, string> {
-  return Object.fromEntries(entries.map((e) => [`${KEY_PREFIX}${e.number}`, JSON.stringify(e)]));
+/** The ConfigMap's data for these entries; keys that are not upgrades (someone's note) stay as they are. */
+export function encodeHistory(entries: HistoryEntry[], live: Record<string, string> = {}): Record<string, string> {
+  const others = Object.entries(live).filter(([k]) => !k.startsWith(KEY_PREFIX));
+  return Object.fromEntries([...others, ...entries.map((e) => [`${KEY_PREFIX}${e.number}`, JSON.stringify(e)] as const)]);
 }
 
 /** The entries of a history ConfigMap's data, oldest first; a key that does not parse is named. */

@@ -3,6 +3,7 @@
 import Table from 'cli-table3';
 import { stringify } from 'yaml';
 import type { EvidenceView } from '../core/evidence.js';
+import type { HistoryBatch, HistoryConfirmation, HistoryEntry } from '../core/history.js';
 import type { StatusView } from '../core/status-view.js';
 import { confirmationText } from '../core/upgrade.js';
 import type { Style } from './terminal.js';
@@ -74,4 +75,53 @@ export function renderEvidence(view: EvidenceView, style: Style): string {
   if (view.events.length === 0) lines.push('  no service controller events since the drain yet');
   for (const e of view.events) lines.push(`  ${e}`);
   return lines.join('\n');
+}
+
+const imagesOf = (images: { name: string; image: string }[]) => images.map((c) => `${c.name}=${c.image}`).join(', ');
+const HOW_TEXT = { prompt: 'at the prompt', yes: '--yes', evidence: 'on the evidence', 'forced-after-timeout': 'FORCED after --drain-timeout' } as const;
+
+/** The past upgrades, newest first, one line each (as `kubectl rollout history`). */
+export function renderHistoryList(entries: HistoryEntry[], style: Style): string {
+  const rows = entries.map((e) => [
+    String(e.number),
+    e.kind === 'undo' ? `undo of ${e.undoOf}` : 'upgrade',
+    e.startedAt,
+    e.startedBy,
+    `${shortRevision(e.fromRevision)} ${imagesOf(e.fromImages)}`,
+    `${shortRevision(e.toRevision ?? null)} ${imagesOf(e.toImages)}`,
+    e.outcome === 'finished' ? style.green(e.outcome) : e.outcome === 'in progress' ? e.outcome : style.yellow(e.outcome),
+    String(e.batches.reduce((n, b) => n + (b.folded ?? 1), 0) + (e.omittedBatches ?? 0)),
+    e.endedAt ?? '-',
+  ]);
+  return [table(['UPGRADE', 'KIND', 'STARTED', 'BY', 'FROM', 'TO', 'OUTCOME', 'BATCHES', 'ENDED'], rows, style), 'One upgrade with every confirmation: --upgrade NUMBER'].join('\n');
+}
+
+const confirmedText = (c?: HistoryConfirmation) => (c ? `${c.by} ${HOW_TEXT[c.how]}${c.connectionsDrained ? '' : ', connections NOT drained'}` : '-');
+
+/** One upgrade: what it went from and to, how it ended, and every batch with its confirmation. */
+export function renderHistoryEntry(e: HistoryEntry, style: Style): string {
+  const lines = [
+    `${style.bold(`Upgrade ${e.number} of statefulset ${e.statefulSet}`)}${e.kind === 'undo' ? ` (walks back upgrade ${e.undoOf})` : ''}: ${e.outcome}`,
+    `Started: ${e.startedAt} by ${e.startedBy}; ${e.replicas} replicas, batches of ${e.batchSize}, surge ${e.surge}`,
+    `From: revision ${e.fromRevision} ${imagesOf(e.fromImages)}`,
+    `To: revision ${e.toRevision ?? '-'} ${imagesOf(e.toImages)}`,
+  ];
+  if (e.rollback) lines.push(`Rolled back: ${e.rollback.at} by ${e.rollback.by}; the walk then went back to revision ${e.fromRevision}`);
+  if (e.endedAt) lines.push(`Ended: ${e.endedAt} by ${e.endedBy ?? '-'}`);
+  if (e.omittedBatches) lines.push(style.yellow(`The oldest ${e.omittedBatches} batches are left out to keep the history within its size`));
+  const row = (b: HistoryBatch) => [
+    `${b.number}${b.folded ? `-${b.number + b.folded - 1}` : ''}${b.walk === 'back' ? ' back' : ''}`,
+    b.ordinals,
+    b.drainedAt ?? '-',
+    b.confirmation?.at ?? '-',
+    b.confirmation?.how === 'forced-after-timeout' || b.confirmation?.connectionsDrained === false ? style.red(confirmedText(b.confirmation)) : confirmedText(b.confirmation),
+    b.confirmation ? `${b.folded ? 'up to ' : ''}${b.confirmation.afterSeconds}s` : '-',
+    b.confirmation?.evidence ?? '-',
+    b.rebuiltAt ?? '-',
+    b.restoredAt ?? '-',
+  ];
+  const rows = e.batches.map(row);
+  if (e.surgeDrain) rows.push(['surge', e.surgeDrain.ordinals, e.surgeDrain.drainedAt ?? '-', e.surgeDrain.confirmation?.at ?? '-', confirmedText(e.surgeDrain.confirmation), e.surgeDrain.confirmation ? `${e.surgeDrain.confirmation.afterSeconds}s` : '-', e.surgeDrain.confirmation?.evidence ?? '-', '-', '-']);
+  if (rows.length === 0) return [...lines, 'No batch walked yet'].join('\n');
+  return [...lines, table(['BATCH', 'ORDINALS', 'DRAINED', 'CONFIRMED', 'CONFIRMED BY', 'AFTER DRAIN', 'EVIDENCE', 'REBUILT', 'RESTORED'], rows, style)].join('\n');
 }

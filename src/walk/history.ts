@@ -29,7 +29,7 @@ export async function writeHistory(env: { cluster: Cluster; ui: Ui }, record: Up
     for (let attempt = 1; ; attempt++) {
       const entries = withEntry(decodeHistory(state?.data), record, change);
       try {
-        state = await cluster.writeConfigMap(name, state?.resourceVersion, encodeHistory(entries), { [HISTORY_LABEL]: record.statefulSet, 'app.kubernetes.io/managed-by': FIELD_MANAGER_NAME });
+        state = await cluster.writeConfigMap(name, state?.resourceVersion, encodeHistory(entries, state?.data), { [HISTORY_LABEL]: record.statefulSet, 'app.kubernetes.io/managed-by': FIELD_MANAGER_NAME });
         cache.set(name, state);
         return;
       } catch (e) {
