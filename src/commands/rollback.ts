@@ -1,22 +1,71 @@
+import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import type { CloudOpener } from '../cloud/open.js';
+import { CancelledError, UsageError } from '../core/errors.js';
+import { RECORD_ANNOTATION } from '../core/upgrade.js';
 import type { Cluster } from '../k8s/types.js';
 import type { Ui } from '../ui/terminal.js';
-import { refuseWithoutUpgrade, rollBack } from '../walk/rollback.js';
-import type { Deps } from './common.js';
-import { drainCommand, type NextOptions } from './next.js';
+import { walkRemaining } from '../walk/batch.js';
+import { rollBack } from '../walk/rollback.js';
+import { undoTarget } from '../walk/undo.js';
+import { session, type Deps, type GlobalArgs } from './common.js';
+import { drainOptions, validateNextOptions, type NextArgs, type NextOptions } from './next.js';
+import { runStart } from './start.js';
 import { dryRunContext, underLock } from './walking.js';
 
-export async function runRollback(o: NextOptions, cluster: Cluster, ui: Ui, now: () => Date, opener: CloudOpener): Promise<void> {
-  await refuseWithoutUpgrade(cluster, o.name);
+export interface RollbackArgs extends NextArgs {
+  'to-revision'?: string;
+  batch: number;
+  surge?: number;
+}
+
+export interface RollbackOptions extends NextOptions {
+  /** With no upgrade in progress: the revision to walk back to (default: the one before the last finished upgrade). */
+  toRevision?: string;
+  batch: number;
+  surge: number;
+}
+
+export function validateRollbackOptions(a: Omit<RollbackArgs, keyof GlobalArgs | 'yes'>): RollbackOptions {
+  if (!Number.isInteger(a.batch) || a.batch < 1) throw new UsageError(`--batch must be a whole number of at least 1 (got ${a.batch})`);
+  const surge = a.surge ?? a.batch;
+  if (!Number.isInteger(surge) || surge < 0) throw new UsageError(`--surge must be a whole number of at least 0 (got ${a.surge})`);
+  if (a['to-revision'] !== undefined && !/^[a-z0-9.-]+$/.test(a['to-revision'])) throw new UsageError(`--to-revision "${a['to-revision']}": give a revision name or its hash, as kubectl zerolossupgrade history shows them`);
+  return { ...validateNextOptions(a), batch: a.batch, surge, ...(a['to-revision'] ? { toRevision: a['to-revision'] } : {}) };
+}
+
+export async function runRollback(o: RollbackOptions, cluster: Cluster, ui: Ui, now: () => Date, opener: CloudOpener): Promise<void> {
+  const { sts } = await cluster.readStatefulSetWithPods(o.name);
+  if (!sts.annotations[RECORD_ANNOTATION]) return undoFinished(o, cluster, ui, now, opener);
+  if (o.toRevision) throw new UsageError(`--to-revision walks back a finished upgrade, but an upgrade of "${o.name}" is in progress: rollback without it turns that one back to where it started`);
   if (o.dryRun) return rollBack(await dryRunContext(o, cluster, ui, now), o.name, true);
   await underLock(o, cluster, ui, now, opener, (ctx) => rollBack(ctx, o.name, false, o.maxBatches));
 }
 
-export const rollbackCommand = (deps: Deps) =>
-  drainCommand(
-    deps,
-    'rollback',
-    'Go back to the original template and walk the upgraded pods back, as safely as forward',
-    [['kubectl zerolossupgrade rollback nginx', 'Then: kubectl zerolossupgrade finish nginx']],
-    (o, c, ui, opener) => runRollback(o, c, ui, () => new Date(), opener),
-  );
+/** No upgrade in progress: a new walk to the revision before the last finished upgrade (or --to-revision). */
+async function undoFinished(o: RollbackOptions, cluster: Cluster, ui: Ui, now: () => Date, opener: CloudOpener): Promise<void> {
+  const target = await undoTarget(cluster, o.name, o.toRevision);
+  for (const line of target.summary) ui.info(line);
+  if (!o.dryRun && !(await ui.confirm(`Walk "${o.name}" back to revision ${target.revision}?`))) throw new CancelledError('not rolled back; nothing changed');
+  const revision = { name: target.revision, patch: target.patch, images: target.images, ...(target.undoOf !== undefined ? { undoOf: target.undoOf } : {}) };
+  await runStart({ name: o.name, images: [], revision, batch: o.batch, surge: o.surge, services: [], force: false, keepZeroWeights: false, timeoutMs: o.timeoutMs, dryRun: o.dryRun, forceUnlock: o.forceUnlock }, cluster, ui, now);
+  if (o.dryRun) return;
+  await underLock(o, cluster, ui, now, opener, (ctx) => walkRemaining(ctx, o.name, o.maxBatches));
+}
+
+export const rollbackCommand = (deps: Deps): CommandModule<GlobalArgs, RollbackArgs> => ({
+  command: 'rollback <statefulset>',
+  describe: 'Turn an upgrade in progress back, or walk a finished one back to the revision before it, as safely as forward',
+  builder: (y) =>
+    drainOptions(y)
+      .positional('statefulset', { type: 'string', demandOption: true, describe: 'Name of the StatefulSet' })
+      .option('to-revision', { type: 'string', describe: 'With no upgrade in progress: walk back to this revision from the history (name or hash) instead of the one before the last upgrade' })
+      .option('batch', { type: 'number', default: 1, describe: 'With no upgrade in progress: pods walked back together' })
+      .option('surge', { type: 'number', describe: 'With no upgrade in progress: extra replicas during the walk back (default: --batch)' })
+      .example('kubectl zerolossupgrade rollback nginx', 'Turn the upgrade in progress back; or, after finish, walk back to the revision before it')
+      .example('kubectl zerolossupgrade rollback nginx --to-revision nginx-5d4f8c7b9', 'Walk back to a revision from kubectl zerolossupgrade history nginx') as Argv<RollbackArgs>,
+  handler: async (args: ArgumentsCamelCase<RollbackArgs>) => {
+    const options = validateRollbackOptions(args);
+    const { ui, cluster } = session(args, deps);
+    await runRollback(options, await cluster(), ui, () => new Date(), deps.openCloud);
+  },
+});

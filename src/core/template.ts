@@ -31,3 +31,9 @@ export function templateChanges(from: unknown, to: unknown): string[] {
   walk(from, to, '', out);
   return out.length > MAX_LINES ? [...out.slice(0, MAX_LINES), `... and ${out.length - MAX_LINES} more`] : out;
 }
+
+/** The container images a ControllerRevision's patch puts back (its spec.template.spec.containers). */
+export function revisionImages(patch: unknown): { name: string; image: string }[] {
+  const containers = (patch as { spec?: { template?: { spec?: { containers?: { name?: unknown; image?: unknown }[] } } } })?.spec?.template?.spec?.containers;
+  return (containers ?? []).flatMap((c) => (typeof c.name === 'string' && typeof c.image === 'string' ? [{ name: c.name, image: c.image }] : []));
+}

@@ -9,7 +9,8 @@ import type { StatefulSetChange } from './types.js';
 export function statefulSetPatch(resourceVersion: string, change: StatefulSetChange): Record<string, unknown> {
   // A revision's own patch (rollback) first; our metadata and fields on top.
   const body: Record<string, unknown> = { ...change.revisionPatch, metadata: { resourceVersion, ...(change.annotations ? { annotations: change.annotations } : {}) } };
-  const spec: Record<string, unknown> = {};
+  // The revision's spec.template and our spec.replicas go in one spec (an undo with surge has both).
+  const spec: Record<string, unknown> = { ...((change.revisionPatch?.spec as Record<string, unknown> | undefined) ?? {}) };
   if (change.replicas !== undefined) spec.replicas = change.replicas;
   if (change.images) spec.template = { spec: { containers: change.images.map((c) => ({ name: c.name, image: c.image })) } };
   if (Object.keys(spec).length > 0) body.spec = spec;

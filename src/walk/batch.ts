@@ -159,7 +159,7 @@ export async function walkRemaining(ctx: WalkContext, name: string, maxBatches =
   for (let walked = 0; ; ) {
     const index = currentBatchIndex(up.record);
     if (index < 0) {
-      ctx.ui.result(`every pod of statefulset "${name}" is ${up.record.rollback ? 'back on the original revision' : 'upgraded'}; next: kubectl zerolossupgrade finish ${name} -n ${ctx.cluster.namespace}`);
+      ctx.ui.result(`every pod of statefulset "${name}" is ${up.record.rollback ? 'back on the original revision' : up.record.undo ? `back on revision ${up.record.targetRevision}` : 'upgraded'}; next: kubectl zerolossupgrade finish ${name} -n ${ctx.cluster.namespace}`);
       return;
     }
     up = await walkBatch(ctx, up, index);

@@ -5,29 +5,17 @@
 import { CancelledError, GateError } from '../core/errors.js';
 import { templateChanges } from '../core/template.js';
 import { RECORD_ANNOTATION, driftOf, encodeRecord, rollbackRecord, surgeOrdinals } from '../core/upgrade.js';
-import type { Cluster } from '../k8s/types.js';
 import { walkRemaining } from './batch.js';
 import { audit, observed, podNames, readUpgrade, saveRecord, type WalkContext } from './context.js';
 import { writeHistory } from './history.js';
 import { planNextBatch, printPlan, stsPatchStep } from './plan.js';
-
-/** Refuses, saying how to walk back a finished upgrade, when no upgrade is in progress. */
-export async function refuseWithoutUpgrade(cluster: Cluster, name: string): Promise<void> {
-  const { sts: current } = await cluster.readStatefulSetWithPods(name);
-  if (current.annotations[RECORD_ANNOTATION]) return;
-  // A finished upgrade is undone the way it was done: a zero-loss walk to the images before it.
-  throw new GateError(
-    `no upgrade is in progress on statefulset "${name}", so there is nothing to roll back. To go back after a finished upgrade, walk to the previous images: ` +
-      `kubectl zerolossupgrade start ${name} ${current.containers.map((c) => `--image ${c.name}=PREVIOUS-IMAGE`).join(' ')} (kubectl rollout history statefulset ${name} lists the revisions)`,
-  );
-}
 
 export async function rollBack(ctx: WalkContext, name: string, dryRun: boolean, maxBatches = Infinity): Promise<void> {
   const { cluster, ui, now, who } = ctx;
   let up = await readUpgrade(cluster, name);
   // A finish whose scale-down landed but was not recorded yet is as far along as a recorded one.
   if (up.record.finish?.phase === 'scaled' || (up.record.finish?.phase === 'confirmed' && up.sts.replicas === up.record.originalReplicas)) {
-    throw new GateError(`the upgrade of "${name}" has already scaled back; complete it with: kubectl zerolossupgrade finish ${name}, then start an upgrade back to ${up.record.originalImages.map((c) => `${c.name}=${c.image}`).join(', ')}`);
+    throw new GateError(`the upgrade of "${name}" has already scaled back; complete it with: kubectl zerolossupgrade finish ${name}, then walk it back with: kubectl zerolossupgrade rollback ${name}`);
   }
   if (!up.record.rollback) {
     if (up.sts.updateStrategy !== 'OnDelete') {

@@ -24,6 +24,8 @@ export interface StartPlan {
   keepZeroWeights: boolean;
   timeoutMs: number;
   dryRun: boolean;
+  /** Instead of images: put this ControllerRevision's template back (the undo of a finished upgrade). */
+  revision?: { name: string; patch: Record<string, unknown>; images: ContainerImage[]; undoOf?: number };
 }
 
 /** The direct-access Services the walk drains through, checked; refusals name the Service and the fix. */
@@ -118,8 +120,10 @@ async function preflightAndStart(o: StartPlan, cluster: Cluster, ui: Ui, now: ()
   }
   const settled = settledRevision(sts, pods);
   if ('problem' in settled) throw new GateError(`statefulset "${o.name}" is not settled: ${settled.problem}. Every replica must be Running and Ready on one revision before an upgrade`);
-  const adopting = o.images.length === 0;
-  if (adopting) {
+  const adopting = o.images.length === 0 && !o.revision;
+  if (o.revision) {
+    if (o.revision.name === settled.revision) throw new UsageError(`every pod of statefulset "${o.name}" is on revision ${settled.revision} already; nothing to walk back`);
+  } else if (adopting) {
     // The controller must have seen the template before its update revision says anything.
     if (sts.observedGeneration < sts.generation) ({ sts, pods } = await observed(cluster, o.name, 30_000));
     if (sts.updateRevision === settled.revision) throw new UsageError(`statefulset "${o.name}" has no pending template change; say what to upgrade with --image CONTAINER=IMAGE`);
@@ -140,7 +144,7 @@ async function preflightAndStart(o: StartPlan, cluster: Cluster, ui: Ui, now: ()
   }
   if (hpas.length > 0) ui.warn(`horizontalpodautoscaler ${hpas.join(', ')} scales this StatefulSet (--force); the walk stops if it changes the replica count`);
 
-  const targetImages = sts.containers.map((c) => o.images.find((i) => i.name === c.name) ?? c);
+  const targetImages = o.revision ? o.revision.images : sts.containers.map((c) => o.images.find((i) => i.name === c.name) ?? c);
   const empty: UpgradeRecord = {
     version: RECORD_VERSION,
     statefulSet: o.name,
@@ -156,12 +160,13 @@ async function preflightAndStart(o: StartPlan, cluster: Cluster, ui: Ui, now: ()
     services: [],
     ...(o.services.length > 0 ? { servicesNamed: o.services } : {}),
     batches: planBatches(sts.ordinalsStart, sts.replicas, o.batch),
+    ...(o.revision?.undoOf !== undefined ? { undo: { upgrade: o.revision.undoOf } } : {}),
   };
   const record = reconcileServices(empty, services, (s) => s.annotations[RS_WEIGHT_ANNOTATION]).record;
   // One conditional patch: the record, the new images and the surge land together or not at all.
   const change = {
     annotations: { [RECORD_ANNOTATION]: encodeRecord(record) },
-    ...(adopting ? {} : { images: o.images }),
+    ...(o.revision ? { revisionPatch: o.revision.patch } : adopting ? {} : { images: o.images }),
     ...(o.surge > 0 ? { replicas: sts.replicas + o.surge } : {}),
   };
   if (o.dryRun) {

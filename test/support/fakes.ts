@@ -120,7 +120,10 @@ export class FakeCluster implements Cluster {
     // A ControllerRevision name derived from the template, as the controller's hash is.
     let h = 0;
     for (const ch of JSON.stringify(containers)) h = (h * 31 + ch.charCodeAt(0)) >>> 0;
-    return `${this.sts!.name}-${h.toString(16)}`;
+    const name = `${this.sts!.name}-${h.toString(16)}`;
+    // The ControllerRevision stays, as the controller keeps its history (revisionHistoryLimit).
+    this.templates.set(name, containers);
+    return name;
   }
 
   /** The pod the controller creates for an ordinal now. */

@@ -8,7 +8,7 @@ import { makeUi } from '../../src/ui/terminal.js';
 import { saveRecord } from '../../src/walk/context.js';
 import { withLock } from '../../src/walk/lock.js';
 import { FakeCluster, fakeIo, service } from '../support/fakes.js';
-import { DRAIN, RECORD, ok, oneBatch, recordOf, run, settled } from '../support/walk.js';
+import { DRAIN, RECORD, historyOf, ok, oneBatch, recordOf, run, settled } from '../support/walk.js';
 
 
 interface Eviction {
@@ -381,16 +381,79 @@ describe('no stuck states', () => {
   });
 });
 
-describe('rollback without an upgrade in progress', () => {
-  it('says how to walk back a finished upgrade, and changes nothing', async () => {
-    const { c } = cluster();
-    await ok(c, ['start', 'gw', '--image', 'gw=gw:2']);
+describe('undo of a finished upgrade', () => {
+  const finished = async (c: FakeCluster, image: string) => {
+    await ok(c, ['start', 'gw', '--image', `gw=${image}`]);
     await ok(c, ['next', 'gw', ...DRAIN]);
     await ok(c, ['finish', 'gw', ...DRAIN]);
+  };
+
+  it('walks every pod back to the revision before the last upgrade, each drained first; the history says it is an undo', async () => {
+    const { c, evictions } = cluster();
+    const v1 = c.pods[0]!.revision;
+    await finished(c, 'gw:2');
+    evictions.length = 0;
+    const r = await ok(c, ['rollback', 'gw', ...DRAIN]);
+    expect(r.err).toContain(`Walking statefulset "gw" back to revision ${v1}, from before upgrade 1:`);
+    expect(r.err).toContain('template changes:');
+    // The walk back runs in the same command; finish ends it as usual.
+    expect(recordOf(c).undo).toEqual({ upgrade: 1 });
+    await ok(c, ['finish', 'gw', ...DRAIN]);
+    expect(c.pods.map((p) => `${p.name} ${p.revision} ${p.containers[0]!.image}`)).toEqual(['gw-0', 'gw-1', 'gw-2'].map((n) => `${n} ${v1} gw:1`));
+    expect(evictions.map((e) => e.pod)).toEqual(['gw-0', 'gw-1', 'gw-2']);
+    expectDrainedEvictions(evictions, 3);
+    expect(c.sts!.replicas).toBe(3);
+    expect(c.services[0]!.annotations[RS_WEIGHT_ANNOTATION]).toBeUndefined();
+    const h = historyOf(c);
+    expect(h.map((e) => [e.number, e.kind, e.undoOf, e.outcome, e.toRevision])).toEqual([
+      [1, 'upgrade', undefined, 'finished', h[0]!.toRevision],
+      [2, 'undo', 1, 'finished', v1],
+    ]);
+    expect(h[1]!.batches).toHaveLength(3);
+  });
+
+  it('--to-revision walks to another revision from the history', async () => {
+    const { c, evictions } = cluster();
+    const v1 = c.pods[0]!.revision!;
+    await finished(c, 'gw:2');
+    await finished(c, 'gw:3');
+    evictions.length = 0;
+    await ok(c, ['rollback', 'gw', '--to-revision', v1.slice(v1.lastIndexOf('-') + 1), ...DRAIN]);
+    await ok(c, ['finish', 'gw', ...DRAIN]);
+    expect(c.pods.map((p) => p.containers[0]!.image)).toEqual(['gw:1', 'gw:1', 'gw:1']);
+    expectDrainedEvictions(evictions, 3);
+    expect(historyOf(c).at(-1)).toMatchObject({ kind: 'undo', undoOf: 2, toRevision: v1 });
+  });
+
+  it.each([
+    ['no finished upgrade on record', async (_c: FakeCluster) => {}, [], /no finished upgrade of statefulset "gw" is on record/],
+    ['a template changed since the upgrade', async (c: FakeCluster) => {
+      await finished(c, 'gw:2');
+      // Someone rolled the template on by hand since; the pods followed.
+      await c.patchStatefulSet('gw', c.sts!.resourceVersion, { images: [{ name: 'gw', image: 'gw:9' }] });
+      c.pods = c.pods.map((p) => ({ ...p, revision: c.sts!.updateRevision, containers: [{ name: 'gw', image: 'gw:9' }] }));
+    }, [], /runs revision .*, not .* where upgrade 1 left it: its template changed since\. Name the revision to walk to with --to-revision/],
+    ['an unknown --to-revision', async (c: FakeCluster) => finished(c, 'gw:2'), ['--to-revision', 'nope'], /--to-revision "nope" is not a revision in the history of statefulset "gw" \(it has: /],
+    ['--to-revision while an upgrade is in progress', async (c: FakeCluster) => {
+      await ok(c, ['start', 'gw', '--image', 'gw=gw:2']);
+    }, ['--to-revision', 'x'], /--to-revision walks back a finished upgrade, but an upgrade of "gw" is in progress/],
+  ])('refuses with %s, changing nothing', async (_what, setup, args, message) => {
+    const { c } = cluster();
+    await setup(c);
     const before = [...c.mutations];
-    const r = await run(c, ['rollback', 'gw', ...DRAIN]);
-    expect(r.code).toBe(3);
-    expect(r.err).toContain('no upgrade is in progress on statefulset "gw", so there is nothing to roll back. To go back after a finished upgrade, walk to the previous images: kubectl zerolossupgrade start gw --image gw=PREVIOUS-IMAGE');
+    const r = await run(c, ['rollback', 'gw', ...args, ...DRAIN]);
+    expect(r.code).not.toBe(0);
+    expect(r.err).toMatch(message);
+    expect(c.mutations).toEqual(before);
+  });
+
+  it('--dry-run prints the patch to the old template and changes nothing', async () => {
+    const { c } = cluster();
+    await finished(c, 'gw:2');
+    const before = [...c.mutations];
+    const r = await ok(c, ['rollback', 'gw', '--dry-run']);
+    expect(r.out).toContain('1. PATCH statefulset gw (strategic merge)');
+    expect(r.out).toMatch(/"spec":\{"template":\{.*"image":"gw:1".*\},"replicas":4\}/);
     expect(c.mutations).toEqual(before);
   });
 });
