@@ -156,12 +156,25 @@ up() {
     --unsafe-no-fsync --quota-backend-bytes 1073741824
   wait_for 30 etcd curl -sf "http://127.0.0.1:$ETCD_PORT/health"
 
+  # The audit log counts the plugin's own API calls (the scale tests and bench:scale): the operator
+  # identity only, one line per request once its response is complete (a watch when it ends).
+  cat >"$pki/audit-policy.yaml" <<'YAML'
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived, ResponseStarted]
+rules:
+- level: Metadata
+  users: [zlu-operator]
+- level: None
+YAML
   start kube-apiserver "$BIN/kube-apiserver" --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
     --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$API_PORT" --cert-dir "$pki" \
     --service-cluster-ip-range 10.0.0.0/24 --allow-privileged=true --authorization-mode RBAC \
     --token-auth-file "$pki/tokens.csv" \
     --service-account-issuer "https://127.0.0.1:$API_PORT/" --service-account-key-file "$pki/sa.pub" \
-    --service-account-signing-key-file "$pki/sa.key"
+    --service-account-signing-key-file "$pki/sa.key" \
+    --audit-policy-file "$pki/audit-policy.yaml" --audit-log-path "$STATE/logs/audit.log" \
+    --audit-log-maxsize 500 --audit-log-maxbackup 1 --audit-log-format json
   kubeconfig admin "$admin_token" >"$STATE/admin.kubeconfig"
   kubeconfig zlu-operator "$user_token" >"$STATE/operator.kubeconfig"
   kubeconfig zlu-nobody "$nobody_token" >"$STATE/nobody.kubeconfig"
@@ -197,6 +210,7 @@ env_lines() {
   echo "export PATH=$BIN:\$PATH"
   echo "export ZLU_OPERATOR_KUBECONFIG=$STATE/operator.kubeconfig"
   echo "export ZLU_NOBODY_KUBECONFIG=$STATE/nobody.kubeconfig"
+  echo "export ZLU_AUDIT_LOG=$STATE/logs/audit.log"
 }
 
 down() {

@@ -62,6 +62,9 @@ export class CloudApi {
   hideMonitorPoints?: (lanIp: string, port: number) => boolean;
   /** Listener attributes DescribeListeners reports, over the defaults (session persistence, rescheduling...). */
   listenerAttributes: Params = {};
+  /** Tencent Cloud's documented default limit, per action: more requests in one second are refused. */
+  requestsPerSecond = 20;
+  private readonly recent = new Map<string, number[]>();
 
   constructor(
     private readonly clb: Clb,
@@ -89,6 +92,10 @@ export class CloudApi {
           this.calls.push(action);
           const body = Buffer.concat(chunks);
           verifyTc3(req, body, this.credentials);
+          const now = Date.now();
+          const recent = (this.recent.get(action) ?? []).filter((t) => t > now - 1000);
+          this.recent.set(action, [...recent, now]);
+          if (recent.length >= this.requestsPerSecond) throw new ApiError('RequestLimitExceeded', `${action}: more than ${this.requestsPerSecond} requests a second`);
           const fault = this.faults.find((f) => f.remaining > 0 && (!f.action || f.action === action));
           if (fault) {
             fault.remaining--;

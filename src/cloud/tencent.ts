@@ -6,6 +6,7 @@ import type { Credential, DynamicCredential } from 'tencentcloud-sdk-nodejs/tenc
 import { Client as ClbClient } from 'tencentcloud-sdk-nodejs/tencentcloud/services/clb/v20180317/clb_client.js';
 import { Client as MonitorClient } from 'tencentcloud-sdk-nodejs/tencentcloud/services/monitor/v20180724/monitor_client.js';
 import type { ConnPoint, ListenerSettings, TargetReading } from '../core/evidence.js';
+import { throttle, type Throttle } from './throttle.js';
 import { CloudApiError, type Cloud, type CredentialMode, type LoadBalancerInfo } from './types.js';
 
 const REQUEST_TIMEOUT_SECONDS = 10;
@@ -51,9 +52,17 @@ function httpProfile(endpoint: string | undefined, service: 'clb' | 'monitor') {
   return { endpoint: `${service}.${endpoint}`, reqTimeout: REQUEST_TIMEOUT_SECONDS };
 }
 
+const throttles = new Map<string, Throttle>();
+/** One limit per API action, as Tencent Cloud counts them. */
+const limits = (action: string) => throttles.get(action) ?? throttles.set(action, throttle(REQUESTS_PER_SECOND, IN_FLIGHT, undefined, 1250)).get(action)!;
+
+/** The stricter documented request rate of each API (20 a second, counted over 1.25 s for the network's jitter); a few in flight at once. */
+const REQUESTS_PER_SECOND = 20;
+const IN_FLIGHT = 5;
+
 async function call<T>(what: string, f: () => Promise<T>): Promise<T> {
   try {
-    return await f();
+    return await limits(what)(f);
   } catch (e) {
     const err = e as { code?: string; httpCode?: number; message?: string; requestId?: string };
     const code = err.code ?? (err.httpCode ? `HTTP ${err.httpCode}` : 'NetworkError');
@@ -137,10 +146,11 @@ export async function openTencentCloud(o: { mode: CredentialMode; region: string
       // One request takes one namespace and one period.
       const groups = new Map<string, number[]>();
       queries.forEach((q, i) => groups.set(`${q.namespace} ${q.periodSeconds}`, [...(groups.get(`${q.namespace} ${q.periodSeconds}`) ?? []), i]));
-      for (const indexes of groups.values()) {
-        const { namespace, periodSeconds } = queries[indexes[0]!]!;
-        for (let k = 0; k < indexes.length; k += MONITOR_BATCH) {
-          const chunk = indexes.slice(k, k + MONITOR_BATCH);
+      const chunks = [...groups.values()].flatMap((indexes) => Array.from({ length: Math.ceil(indexes.length / MONITOR_BATCH) }, (_, k) => indexes.slice(k * MONITOR_BATCH, (k + 1) * MONITOR_BATCH)));
+      // In parallel, within the API's rate: a batch of 100 pods is a few seconds of requests, not a minute.
+      await Promise.all(
+        chunks.map(async (chunk) => {
+          const { namespace, periodSeconds } = queries[chunk[0]!]!;
           const r = await call('GetMonitorData', () =>
             monitor.GetMonitorData({
               Namespace: namespace,
@@ -159,8 +169,8 @@ export async function openTencentCloud(o: { mode: CredentialMode; region: string
             // A point without a value is missing, not zero.
             out[i] = (dp?.Timestamps ?? []).flatMap((t, n) => (typeof values[n] === 'number' ? [{ at: Number(t) * 1000, value: values[n] }] : []));
           }
-        }
-      }
+        }),
+      );
       return out;
     },
   };

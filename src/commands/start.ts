@@ -4,7 +4,7 @@ import { UsageError } from '../core/errors.js';
 import type { Cluster } from '../k8s/types.js';
 import type { Ui } from '../ui/terminal.js';
 import { withLock } from '../walk/lock.js';
-import { startUpgrade, type StartPlan } from '../walk/start.js';
+import { DEFAULT_CLB_BACKEND_QUOTA, startUpgrade, type StartPlan } from '../walk/start.js';
 import { session, type Deps, type GlobalArgs } from './common.js';
 
 export interface StartArgs extends GlobalArgs {
@@ -18,6 +18,7 @@ export interface StartArgs extends GlobalArgs {
   timeout: string;
   'force-unlock': boolean;
   'dry-run': boolean;
+  'clb-backend-quota': number;
 }
 
 export interface StartOptions extends StartPlan {
@@ -27,7 +28,9 @@ export interface StartOptions extends StartPlan {
 // A container image reference: [registry[:port]/]path[:tag][@digest], lower-case path components.
 const IMAGE_REF = /^(?:[a-zA-Z0-9.-]+(?::\d+)?\/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;
 
-export function validateStartOptions(a: Pick<StartArgs, 'statefulset' | 'image' | 'batch' | 'surge' | 'service' | 'force' | 'timeout'> & { 'force-unlock'?: boolean; 'dry-run'?: boolean; 'keep-zero-weights'?: boolean }): StartOptions {
+export function validateStartOptions(a: Pick<StartArgs, 'statefulset' | 'image' | 'batch' | 'surge' | 'service' | 'force' | 'timeout'> & { 'force-unlock'?: boolean; 'dry-run'?: boolean; 'keep-zero-weights'?: boolean; 'clb-backend-quota'?: number }): StartOptions {
+  const quota = a['clb-backend-quota'] ?? DEFAULT_CLB_BACKEND_QUOTA;
+  if (!Number.isInteger(quota) || quota < 1) throw new UsageError(`--clb-backend-quota must be a whole number of at least 1 (got ${a['clb-backend-quota']})`);
   const images = (a.image ?? []).map((pair) => {
     const eq = pair.indexOf('=');
     if (eq <= 0) throw new UsageError(`--image "${pair}": use CONTAINER=IMAGE, e.g. --image nginx=nginx:1.25.4`);
@@ -39,7 +42,7 @@ export function validateStartOptions(a: Pick<StartArgs, 'statefulset' | 'image' 
   if (!Number.isInteger(a.batch) || a.batch < 1) throw new UsageError(`--batch must be a whole number of at least 1 (got ${a.batch})`);
   const surge = a.surge ?? a.batch;
   if (!Number.isInteger(surge) || surge < 0) throw new UsageError(`--surge must be a whole number of at least 0 (got ${a.surge})`);
-  return { name: a.statefulset, images, batch: a.batch, surge, services: a.service ?? [], force: a.force, keepZeroWeights: a['keep-zero-weights'] ?? false, timeoutMs: parseDuration('timeout', a.timeout), forceUnlock: a['force-unlock'] ?? false, dryRun: a['dry-run'] ?? false };
+  return { name: a.statefulset, images, batch: a.batch, surge, services: a.service ?? [], force: a.force, keepZeroWeights: a['keep-zero-weights'] ?? false, timeoutMs: parseDuration('timeout', a.timeout), forceUnlock: a['force-unlock'] ?? false, dryRun: a['dry-run'] ?? false, clbBackendQuota: quota };
 }
 
 export async function runStart(o: StartOptions, cluster: Cluster, ui: Ui, now = () => new Date()): Promise<void> {
@@ -67,6 +70,7 @@ export const startCommand = (deps: Deps): CommandModule<GlobalArgs, StartArgs> =
       .option('service', { type: 'string', array: true, describe: 'The LoadBalancer Service(s) to drain through (default: all that select the pods)' })
       .option('force', { type: 'boolean', default: false, describe: 'Start even though an HPA scales the StatefulSet' })
       .option('keep-zero-weights', { type: 'boolean', default: false, describe: 'Start although a Service gives some of its pods weight 0 already (those stay 0 afterwards)' })
+      .option('clb-backend-quota', { type: 'number', default: DEFAULT_CLB_BACKEND_QUOTA, describe: 'Backends one CLB takes: start warns when replicas + surge exceed it (raise it for an account with a higher quota)' })
       .option('yes', { alias: 'y', type: 'boolean', default: false, describe: 'Do not ask (scripted use)' })
       .example('kubectl zerolossupgrade start nginx --image nginx=nginx:1.25.4', 'One pod at a time, one surge pod')
       .example('kubectl zerolossupgrade start gateway -n prod --image gw=registry/gw:2.1 --batch 3', 'Three pods per batch, three surge pods') as Argv<StartArgs>,

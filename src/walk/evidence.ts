@@ -156,9 +156,9 @@ export class DrainEvidence {
     if (!this.cloud) return { error: `evidence is off: ${this.off}` };
     try {
       await this.loadBalancers(lbIds);
-      const all: TargetReading[] = [];
-      for (const id of lbIds) all.push(...(await this.cloud.targets(id, ips)));
-      return { ok: all };
+      // Every CLB at once (each is its own DescribeTargets), in the order of the listeners.
+      const per = await Promise.all(lbIds.map((id) => this.cloud!.targets(id, ips)));
+      return { ok: per.flat() };
     } catch (e) {
       return { error: errorText(e) };
     }

@@ -14,6 +14,8 @@ import { writeHistory } from './history.js';
 import { isRebuilt, notRebuilt } from './pods.js';
 import { printPlan, stsPatchStep } from './plan.js';
 
+export const DEFAULT_CLB_BACKEND_QUOTA = 200;
+
 export interface StartPlan {
   name: string;
   images: ContainerImage[];
@@ -24,6 +26,8 @@ export interface StartPlan {
   keepZeroWeights: boolean;
   timeoutMs: number;
   dryRun: boolean;
+  /** Backends one CLB takes (200 by default in Tencent Cloud; higher for accounts with a raised quota). */
+  clbBackendQuota?: number;
   /** Instead of images: put this ControllerRevision's template back (the undo of a finished upgrade). */
   revision?: { name: string; patch: Record<string, unknown>; images: ContainerImage[]; undoOf?: number };
 }
@@ -136,6 +140,16 @@ async function preflightAndStart(o: StartPlan, cluster: Cluster, ui: Ui, now: ()
     const writers = reconcilingWriters(s);
     if (writers.length > 0) {
       ui.warn(`service "${s.name}"'s annotations are managed by ${writers.join(', ')}: if it re-applies the Service mid-walk it reverts the drain. The walk notices and drains again before any deletion, but pause its auto-sync for this Service during the upgrade`);
+    }
+  }
+  // Direct access binds every pod to the CLB: with the surge, more pods than a CLB takes leave some unbound.
+  const quota = o.clbBackendQuota ?? DEFAULT_CLB_BACKEND_QUOTA;
+  if (sts.replicas + o.surge > quota) {
+    for (const s of services) {
+      ui.warn(
+        `service "${s.name}": ${sts.replicas} replicas + ${o.surge} surge = ${sts.replicas + o.surge} pods to bind to its CLB, over ${quota} backends per CLB (Tencent Cloud's default quota): ` +
+          `pods past it are never bound, so they take no traffic and their drain cannot be seen. Ask Tencent Cloud to raise the quota and pass --clb-backend-quota, or walk with a smaller --surge`,
+      );
     }
   }
   const hpas = await cluster.autoscalersOf(o.name);

@@ -96,6 +96,19 @@ describe('openTencentCloud against the fake API', () => {
     expect(calls).toBe(2);
   });
 
+  it('reads a batch of 100 pods on 3 listeners (30 GetMonitorData requests) in parallel within the API\'s 20 requests a second', async () => {
+    setEnv({ TENCENTCLOUD_SECRET_ID: creds.secretId, TENCENTCLOUD_SECRET_KEY: creds.secretKey });
+    const cloud: Cloud = await open();
+    const vip = clb.loadBalancers.get(lbId)!.vip;
+    const queries = Array.from({ length: 300 }, (_, i) => ({ namespace: 'QCE/LB_PRIVATE', periodSeconds: 1, dimensions: { vip, vpcId: 'vpc-sim00001', loadBalancerPort: '18080', protocol: 'TCP', lanIp: ips[i % ips.length]!, port: '8080' } }));
+    const before = api.calls.length;
+    const points = await cloud.conNum(queries, new Date(Date.now() - 10_000), new Date());
+    expect(points).toHaveLength(300);
+    expect(points.every((p) => p.length > 0)).toBe(true);
+    // Unthrottled, 30 requests at once would be refused past the 20th (RequestLimitExceeded).
+    expect(api.calls.slice(before).filter((c) => c === 'GetMonitorData')).toHaveLength(30);
+  });
+
   it('turns API errors into one line with the code, never the secret', async () => {
     setEnv({ TENCENTCLOUD_SECRET_ID: creds.secretId, TENCENTCLOUD_SECRET_KEY: 'wrong-key' });
     const e = await (await open()).loadBalancers([lbId]).catch((x: unknown) => x);

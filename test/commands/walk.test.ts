@@ -1,11 +1,12 @@
 // start / next / finish against the in-memory cluster: every refusal leaves the cluster untouched.
-import { decodeRecord } from '../../src/core/upgrade.js';
 import { describe, expect, it } from 'vitest';
 import { main } from '../../src/app.js';
 import { runStart, validateStartOptions } from '../../src/commands/start.js';
 import { GateError, UsageError } from '../../src/core/errors.js';
+import { decodeRecord } from '../../src/core/upgrade.js';
 import { makeUi } from '../../src/ui/terminal.js';
 import { FakeCluster, fakeDeps, fakeIo, pod, service, statefulSet } from '../support/fakes.js';
+import { run, settled as settledAt } from '../support/walk.js';
 
 function settled() {
   const sts = statefulSet({ replicas: 3, currentRevision: 'gw-1', updateRevision: 'gw-1', updatedReplicas: 3, containers: [{ name: 'gw', image: 'nginx:1.25.3' }] });
@@ -244,5 +245,21 @@ describe('rollback once finish has scaled back', () => {
     expect(await main(['rollback', 'gw', '--yes'], deps)).toBe(3);
     expect(deps.io.stderr.text).toContain('has already scaled back; complete it with: kubectl zerolossupgrade finish gw');
     expect(cluster.mutations).toEqual(before);
+  });
+});
+
+describe('the CLB backend quota', () => {
+  it('start warns when replicas plus surge exceed what one CLB takes, naming the Service and the flag', async () => {
+    const cluster = settledAt('gw', 3);
+    const r = await run(cluster, ['start', 'gw', '--image', 'gw=gw:2', '--clb-backend-quota', '3']);
+    expect(r.code).toBe(0);
+    expect(r.err).toMatch(/warning: service "gw": 3 replicas \+ 1 surge = 4 pods to bind to its CLB, over 3 backends per CLB .*--clb-backend-quota/);
+  });
+  it('says nothing within the default of 200, and refuses a quota that is not a count', async () => {
+    const cluster = settledAt('gw', 3);
+    expect((await run(cluster, ['start', 'gw', '--image', 'gw=gw:2'])).err).not.toContain('backends per CLB');
+    const bad = await run(settledAt('gw', 3), ['start', 'gw', '--image', 'gw=gw:2', '--clb-backend-quota', '0']);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toContain('--clb-backend-quota must be a whole number of at least 1');
   });
 });

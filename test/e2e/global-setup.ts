@@ -15,6 +15,7 @@ export default function setup(project: TestProject) {
   project.provide('operatorKubeconfig', env.ZLU_OPERATOR_KUBECONFIG!);
   project.provide('nobodyKubeconfig', env.ZLU_NOBODY_KUBECONFIG!);
   project.provide('clusterBin', cluster('bin').trim());
+  project.provide('auditLog', env.ZLU_AUDIT_LOG!);
   return () => {
     cluster('down');
   };
@@ -26,5 +27,7 @@ declare module 'vitest' {
     operatorKubeconfig: string;
     nobodyKubeconfig: string;
     clusterBin: string;
+    /** The API server's audit log of the operator's requests (the scale tests count calls). */
+    auditLog: string;
   }
 }

@@ -60,6 +60,27 @@ describe('every release and every way out', () => {
     expect(svc.metadata?.annotations?.[RS_WEIGHT]).toBeUndefined();
     // 3 pods x 3 walks, gw-0 forth and back in the fourth, and every surge pod scaled away.
     expectDeletionsDrained(deletionsIn(w), ['gw-0', 'gw-0', 'gw-0', 'gw-0', 'gw-0', 'gw-1', 'gw-1', 'gw-1', 'gw-2', 'gw-2', 'gw-2', 'gw-3', 'gw-3', 'gw-3', 'gw-3'], ['gw 80']);
+
+    // The history outlives the Events (the apiserver drops them after --event-ttl): delete them all.
+    await core.deleteCollectionNamespacedEvent({ namespace: w.namespace });
+    expect((await core.listNamespacedEvent({ namespace: w.namespace, fieldSelector: 'involvedObject.kind=StatefulSet' })).items).toEqual([]);
+    const history = JSON.parse((await plugin(w, ['history', 'gw', '-o', 'json'])).stdout) as { number: number; outcome: string; toImages: { image: string }[]; toRevision: string; batches: { ordinals: string; confirmation: { by: string; how: string } }[] }[];
+    expect(history.map((e) => [e.number, e.outcome, e.toImages[0]!.image])).toEqual([
+      [4, 'rolled back', 'gw:5'],
+      [3, 'finished', 'gw:4'],
+      [2, 'finished', 'gw:3'],
+      [1, 'finished', 'gw:2'],
+    ]);
+    expect(history.slice(1).map((e) => e.toRevision).reverse()).toEqual(revisionsSeen.map((h) => `gw-${h}`));
+    for (const e of history.slice(1)) {
+      expect(e.batches.map((b) => b.ordinals)).toEqual(['0', '1', '2']);
+      for (const b of e.batches) expect(b.confirmation).toMatchObject({ by: 'zlu-operator', how: 'yes' });
+    }
+    const table = (await plugin(w, ['history', 'gw'])).stdout;
+    expect(table.indexOf('gw=gw:5')).toBeLessThan(table.indexOf('gw=gw:2'));
+    const detail = (await plugin(w, ['history', 'gw', '--upgrade', '4'])).stdout;
+    expect(detail).toContain('Upgrade 4 of statefulset gw: rolled back');
+    expect(detail).toMatch(/Rolled back: 20\d\d-.* by zlu-operator/);
   });
 
   it('rollback after a template change mid-walk: every original ordinal ends on the original revision', async () => {
