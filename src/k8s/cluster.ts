@@ -18,7 +18,7 @@ import {
 import { randomBytes } from 'node:crypto';
 import type { LeaseState } from '../core/lock.js';
 import type { PodSnapshot, ServiceEvent, ServiceSnapshot, StatefulSetSnapshot } from '../core/workload.js';
-import { FIELD_MANAGER_NAME, type Eviction, type PodWait } from './types.js';
+import { FIELD_MANAGER_NAME, type Eviction, type PodFeed, type PodWait } from './types.js';
 import { connect, translateApiError, withRetry, type ApiAction, type Connection } from './client.js';
 import { selectorString, toPodSnapshots, toServiceSnapshot, toStatefulSetSnapshot } from './convert.js';
 import type { ConnectionFlags } from './kubeconfig.js';
@@ -63,6 +63,10 @@ export class KubeCluster implements Cluster {
     // One list call with the StatefulSet's selector, whatever the replica count.
     const list = await this.call({ verb: 'list', resource: 'pods' }, () => this.core.listNamespacedPod({ namespace: this.namespace, labelSelector: selector }));
     return toPodSnapshots(sts, list.items);
+  }
+
+  async readStatefulSet(name: string): Promise<StatefulSetSnapshot> {
+    return toStatefulSetSnapshot(await this.getStatefulSet(name));
   }
 
   async readStatefulSetWithPods(name: string): Promise<{ sts: StatefulSetSnapshot; pods: PodSnapshot[] }> {
@@ -124,86 +128,19 @@ export class KubeCluster implements Cluster {
   }
 
   async waitForPods(sts: StatefulSetSnapshot, done: (pods: PodSnapshot[]) => boolean, timeoutMs: number): Promise<PodWait> {
+    const feed = await this.followPods(sts);
+    try {
+      return await feed.until(done, timeoutMs);
+    } finally {
+      feed.close();
+    }
+  }
+
+  async followPods(sts: StatefulSetSnapshot): Promise<PodFeed> {
     const selector = this.selectors.get(sts.name) ?? selectorString({ matchLabels: sts.selector });
-    const list = () => this.call({ verb: 'list', resource: 'pods' }, () => this.core.listNamespacedPod({ namespace: this.namespace, labelSelector: selector }));
-    // One list for the current state and the resourceVersion to watch from.
-    const initial = await list();
-    const now = toPodSnapshots(sts, initial.items);
-    if (done(now)) return { pods: now, met: true };
-    const byName = new Map<string, V1Pod>(initial.items.map((p) => [p.metadata!.name!, p]));
-    return new Promise<PodWait>((resolve, reject) => {
-      let abort: AbortController | undefined;
-      let settled = false;
-      let retry: NodeJS.Timeout | undefined;
-      const finish = (err?: Error, wait?: PodWait) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        clearTimeout(retry);
-        abort?.abort();
-        if (err) reject(err);
-        else resolve(wait!);
-      };
-      const timer = setTimeout(() => finish(undefined, { pods: toPodSnapshots(sts, [...byName.values()]), met: false }), timeoutMs);
-      const check = () => {
-        const pods = toPodSnapshots(sts, [...byName.values()]);
-        if (done(pods)) finish(undefined, { pods, met: true });
-      };
-      // The history the watch needs is gone (410): list again and watch from there.
-      const relist = () => {
-        list()
-          .then((l) => {
-            if (settled) return;
-            byName.clear();
-            for (const p of l.items) byName.set(p.metadata!.name!, p);
-            check();
-            watch(l.metadata?.resourceVersion ?? '');
-          })
-          .catch((e) => finish(e));
-      };
-      const watch = (from: string) => {
-        let resourceVersion = from;
-        let expired = false;
-        new Watch(this.conn.kc)
-          .watch(
-            `/api/v1/namespaces/${this.namespace}/pods`,
-            { labelSelector: selector, resourceVersion, allowWatchBookmarks: true },
-            (phase, obj: V1Pod & { code?: number }) => {
-              if (phase === 'ERROR') {
-                expired = obj.code === 410;
-                abort?.abort();
-                return;
-              }
-              resourceVersion = obj.metadata?.resourceVersion ?? resourceVersion;
-              if (phase === 'BOOKMARK') return;
-              if (phase === 'DELETED') byName.delete(obj.metadata!.name!);
-              else byName.set(obj.metadata!.name!, obj);
-              check();
-            },
-            (err) => {
-              if (settled) return;
-              const code = (err as { statusCode?: number } | null)?.statusCode;
-              const gone = expired || code === 410;
-              if (code && code !== 410 && code < 500 && code !== 429) {
-                finish(translateApiError(new ApiException(code, String(err.message), undefined, {}), { verb: 'watch', resource: 'pods', namespace: this.namespace, server: this.conn.server }));
-                return;
-              }
-              // Watches end (timeouts, apiserver restarts): pick up where it left off, or list again.
-              retry = setTimeout(() => (gone ? relist() : watch(resourceVersion)), err && !gone ? 500 : 0);
-            },
-          )
-          .then((a) => {
-            abort = a;
-            if (settled) a.abort();
-          })
-          .catch((e) => {
-            if (e instanceof ApiException && e.code === 410) relist();
-            else finish(translateApiError(e, { verb: 'watch', resource: 'pods', namespace: this.namespace, server: this.conn.server }));
-          });
-      };
-      watch(initial.metadata?.resourceVersion ?? '');
-      check();
-    });
+    const feed = new KubePodFeed(this.conn, sts, selector, () => this.call({ verb: 'list', resource: 'pods' }, () => this.core.listNamespacedPod({ namespace: this.namespace, labelSelector: selector })));
+    await feed.start();
+    return feed;
   }
 
   async autoscalersOf(name: string): Promise<string[]> {
@@ -329,6 +266,128 @@ export class KubeCluster implements Cluster {
       // Older servers or a forbidden review: the kubeconfig's user name is the next best thing.
     }
     return this.conn.kc.getCurrentUser()?.name ?? 'unknown';
+  }
+}
+
+/**
+ * The StatefulSet's pods as one list and then a watch report them: what the walk re-checks right
+ * before each eviction costs no API call, whatever the replica count. A watch that ends is resumed
+ * where it left off; one whose history is gone (410) lists again. A watch refused (403) fails every
+ * wait from then on.
+ */
+class KubePodFeed implements PodFeed {
+  private readonly byName = new Map<string, V1Pod>();
+  private readonly listeners = new Set<() => void>();
+  private failure?: Error;
+  private closed = false;
+  private abort?: AbortController;
+  private retry?: NodeJS.Timeout;
+
+  constructor(
+    private readonly conn: Connection,
+    private readonly sts: StatefulSetSnapshot,
+    private readonly selector: string,
+    private readonly list: () => Promise<{ items: V1Pod[]; metadata?: { resourceVersion?: string } }>,
+  ) {}
+
+  async start(): Promise<void> {
+    const initial = await this.list();
+    for (const p of initial.items) this.byName.set(p.metadata!.name!, p);
+    // Established before anything relies on it: a refused watch (403) stops the walk here, before
+    // an eviction, not after one.
+    await this.watch(initial.metadata?.resourceVersion ?? '');
+    if (this.failure) throw this.failure;
+  }
+
+  pods(): PodSnapshot[] {
+    if (this.failure) throw this.failure;
+    return toPodSnapshots(this.sts, [...this.byName.values()]);
+  }
+
+  until(done: (pods: PodSnapshot[]) => boolean, timeoutMs: number): Promise<PodWait> {
+    return new Promise<PodWait>((resolve, reject) => {
+      const finish = (f: () => void) => {
+        clearTimeout(timer);
+        this.listeners.delete(check);
+        f();
+      };
+      const check = () => {
+        if (this.failure) return finish(() => reject(this.failure));
+        const pods = this.pods();
+        if (done(pods)) finish(() => resolve({ pods, met: true }));
+      };
+      const timer = setTimeout(() => finish(() => resolve({ pods: this.pods(), met: false })), timeoutMs);
+      this.listeners.add(check);
+      check();
+    });
+  }
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.retry);
+    this.abort?.abort();
+    this.listeners.clear();
+  }
+
+  private changed(): void {
+    for (const l of [...this.listeners]) l();
+  }
+
+  private fail(e: Error): void {
+    this.failure = e;
+    this.changed();
+  }
+
+  private relist(): void {
+    this.list()
+      .then((l) => {
+        if (this.closed) return;
+        this.byName.clear();
+        for (const p of l.items) this.byName.set(p.metadata!.name!, p);
+        this.changed();
+        void this.watch(l.metadata?.resourceVersion ?? '');
+      })
+      .catch((e) => this.fail(e));
+  }
+
+  private watch(from: string): Promise<void> {
+    const namespace = this.sts.namespace;
+    const translate = (e: unknown) => translateApiError(e, { verb: 'watch', resource: 'pods', namespace, server: this.conn.server });
+    let resourceVersion = from;
+    let expired = false;
+    return new Watch(this.conn.kc)
+      .watch(
+        `/api/v1/namespaces/${namespace}/pods`,
+        { labelSelector: this.selector, resourceVersion, allowWatchBookmarks: true },
+        (phase, obj: V1Pod & { code?: number }) => {
+          if (phase === 'ERROR') {
+            expired = obj.code === 410;
+            this.abort?.abort();
+            return;
+          }
+          resourceVersion = obj.metadata?.resourceVersion ?? resourceVersion;
+          if (phase === 'BOOKMARK') return;
+          if (phase === 'DELETED') this.byName.delete(obj.metadata!.name!);
+          else this.byName.set(obj.metadata!.name!, obj);
+          this.changed();
+        },
+        (err) => {
+          if (this.closed) return;
+          const code = (err as { statusCode?: number } | null)?.statusCode;
+          const gone = expired || code === 410;
+          if (code && code !== 410 && code < 500 && code !== 429) return this.fail(translate(new ApiException(code, String(err.message), undefined, {})));
+          // Watches end (timeouts, apiserver restarts): pick up where it left off, or list again.
+          this.retry = setTimeout(() => (gone ? this.relist() : void this.watch(resourceVersion)), err && !gone ? 500 : 0);
+        },
+      )
+      .then((a) => {
+        this.abort = a;
+        if (this.closed) a.abort();
+      })
+      .catch((e) => {
+        if (e instanceof ApiException && e.code === 410) this.relist();
+        else this.fail(translate(e));
+      });
   }
 }
 

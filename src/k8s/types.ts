@@ -26,11 +26,24 @@ export interface ConfigMapState {
   resourceVersion: string;
 }
 
+/** The StatefulSet's pods kept current by a watch, for checks that must cost no API call. */
+export interface PodFeed {
+  /** The pods as the watch last reported them (throws what ended the watch, e.g. a 403). */
+  pods(): PodSnapshot[];
+  /** Waits until `done` holds for the pods, at most `timeoutMs` (a timeout is an answer, not an error). */
+  until(done: (pods: PodSnapshot[]) => boolean, timeoutMs: number): Promise<PodWait>;
+  close(): void;
+}
+
 export type Eviction = { kind: 'evicted' } | { kind: 'gone' } | { kind: 'blocked'; reason: string };
 
 export interface Cluster {
   readonly namespace: string;
   readStatefulSetWithPods(name: string): Promise<{ sts: StatefulSetSnapshot; pods: PodSnapshot[] }>;
+  /** The StatefulSet alone: with a PodFeed, the re-check before an eviction. */
+  readStatefulSet(name: string): Promise<StatefulSetSnapshot>;
+  /** One list of the StatefulSet's pods, then a watch keeping them current until closed. */
+  followPods(sts: StatefulSetSnapshot): Promise<PodFeed>;
   /** Patches the StatefulSet if it is still at `resourceVersion` (409 otherwise). */
   patchStatefulSet(name: string, resourceVersion: string, change: StatefulSetChange): Promise<StatefulSetSnapshot>;
   listLoadBalancerServices(): Promise<ServiceSnapshot[]>;

@@ -19,7 +19,7 @@ function sessionGone(holder: string): boolean {
 }
 
 /** The writes a lost lock must stop: every change to the cluster the walk makes. */
-const WRITES = new Set<keyof Cluster>(['patchStatefulSet', 'setServiceAnnotation', 'evictPod']);
+const WRITES = new Set<keyof Cluster>(['patchStatefulSet', 'setServiceAnnotation', 'evictPod', 'writeConfigMap']);
 
 /** The cluster, with every write checked first against `check` (which throws when the lock is lost). */
 export function guardWrites(cluster: Cluster, check: () => void): Cluster {

@@ -4,6 +4,7 @@ import { formatDuration } from '../core/duration.js';
 import { GateError } from '../core/errors.js';
 import { servingOrdinals, type UpgradeRecord } from '../core/upgrade.js';
 import { onRevision, podTrouble, type PodSnapshot } from '../core/workload.js';
+import type { PodFeed } from '../k8s/types.js';
 import { podNames, type Upgrade, type WalkContext } from './context.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -37,12 +38,13 @@ export function notRebuilt(record: UpgradeRecord, pod: PodSnapshot | undefined):
 }
 
 /** Waits (watching) until these ordinals are rebuilt, with a line of progress. */
-export async function waitRebuilt(ctx: WalkContext, up: Upgrade, ordinals: number[]): Promise<PodSnapshot[]> {
+export async function waitRebuilt(ctx: WalkContext, up: Upgrade, ordinals: number[], feed?: PodFeed): Promise<PodSnapshot[]> {
   const names = podNames(up.record.statefulSet, ordinals);
   const progress = ctx.ui.progress(`waiting for ${names} to come back at revision ${up.record.targetRevision}, Running and Ready`);
   let wait;
   try {
-    wait = await ctx.cluster.waitForPods(up.sts, (ps) => ordinals.every((o) => isRebuilt(up.record, ps.find((p) => p.ordinal === o))), ctx.timeoutMs);
+    const done = (ps: PodSnapshot[]) => ordinals.every((o) => isRebuilt(up.record, ps.find((p) => p.ordinal === o)));
+    wait = await (feed ? feed.until(done, ctx.timeoutMs) : ctx.cluster.waitForPods(up.sts, done, ctx.timeoutMs));
   } finally {
     progress.done(wait?.met ? `${names}: back at the new revision, Running and Ready` : `${names}: not ready`);
   }

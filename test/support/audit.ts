@@ -9,6 +9,9 @@ export interface AuditedCall {
   resource: string;
   name?: string;
   code?: number;
+  /** When the API server received the request and completed the response (ms): a watch spans its wait. */
+  receivedAt: number;
+  completedAt: number;
 }
 
 export class AuditLog {
@@ -36,10 +39,17 @@ export class AuditLog {
     const calls: AuditedCall[] = [];
     for (const line of buf.toString('utf8').split('\n')) {
       if (!line.trim()) continue;
-      const e = JSON.parse(line) as { user?: { username?: string }; verb: string; objectRef?: { resource?: string; subresource?: string; namespace?: string; name?: string }; responseStatus?: { code?: number } };
+      const e = JSON.parse(line) as {
+        user?: { username?: string };
+        verb: string;
+        objectRef?: { resource?: string; subresource?: string; namespace?: string; name?: string };
+        responseStatus?: { code?: number };
+        requestReceivedTimestamp: string;
+        stageTimestamp: string;
+      };
       if (e.user?.username !== this.user || e.objectRef?.namespace !== namespace) continue;
       const r = e.objectRef;
-      calls.push({ verb: e.verb, resource: r.subresource ? `${r.resource}/${r.subresource}` : r.resource ?? '', ...(r.name ? { name: r.name } : {}), ...(e.responseStatus?.code ? { code: e.responseStatus.code } : {}) });
+      calls.push({ verb: e.verb, resource: r.subresource ? `${r.resource}/${r.subresource}` : r.resource ?? '', ...(r.name ? { name: r.name } : {}), ...(e.responseStatus?.code ? { code: e.responseStatus.code } : {}), receivedAt: Date.parse(e.requestReceivedTimestamp), completedAt: Date.parse(e.stageTimestamp) });
     }
     return calls;
   }

@@ -162,6 +162,17 @@ export class FakeCluster implements Cluster {
     return { sts: this.need(name), pods: this.pods };
   }
 
+  async readStatefulSet(name: string) {
+    this.calls.push(`readStatefulSet ${name}`);
+    return this.need(name);
+  }
+
+  /** The fake's pods are always current: the feed reads them live, as a watch would have delivered them. */
+  async followPods(sts: StatefulSetSnapshot) {
+    this.calls.push(`followPods ${sts.name}`);
+    return { pods: () => this.pods, until: (done: (pods: PodSnapshot[]) => boolean) => this.waitForPods(sts, done), close: () => undefined };
+  }
+
   async patchStatefulSet(name: string, resourceVersion: string, change: StatefulSetChange) {
     this.beforeWrite(`patch statefulset ${name}`, change);
     const sts = this.need(name);

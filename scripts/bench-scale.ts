@@ -1,0 +1,141 @@
+// Scale benchmark: the walk, `status` and the record at 10, 100 and 1,000 replicas on kwok's nodes,
+// batches of 10% of the replicas, --min-drain 1s. API calls are counted in the API server's audit
+// log (the operator's own requests); a batch's overhead is its wall time less what it was told to
+// wait (--min-drain) and its watches for pods the controller brings back. `kubectl get
+// statefulset,pods` over the same pods is the baseline of `status`, in the same invocation.
+// Prints a table and, as the last line,
+// {"sizes":[{"replicas","callsPerBatch","overheadSecondsPerBatch","statusMs","statusCalls","recordBytes",...}],"callsRatio1000to10":...}
+//   npm run bench:scale   (BENCH_SCALE_SIZES=10,100 for fewer)
+import { AppsV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { AuditLog, tally, type AuditedCall } from '../test/support/audit.js';
+import { binary, cluster, clusterEnv, clusterIsUp, ensureBinary } from '../test/support/binary.js';
+
+const RECORD = 'zerolossupgrade.io/upgrade';
+/** Batches walked and timed per size (the first is not counted: it warms the caches). */
+const BATCHES = 3;
+const STATUS_RUNS = 5;
+
+interface Size {
+  replicas: number;
+  batch: number;
+  callsPerBatch: number;
+  /** Calls of a batch besides its evictions (one per pod: the API has no bulk eviction). */
+  callsPerBatchBesidesEvictions: number;
+  overheadSecondsPerBatch: number;
+  secondsPerBatch: number;
+  statusMs: number;
+  statusCalls: number;
+  kubectlGetMs: number;
+  recordBytes: number;
+  calls: Record<string, number>;
+}
+
+const run = (file: string, args: string[], env: NodeJS.ProcessEnv) =>
+  new Promise<{ code: number; stdout: string; stderr: string; ms: number }>((resolve) => {
+    const t = performance.now();
+    execFile(file, args, { env, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr, ms: performance.now() - t }));
+  });
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+async function main() {
+  ensureBinary();
+  const ownCluster = !clusterIsUp();
+  if (ownCluster) cluster('up');
+  const env = clusterEnv();
+  const kc = new KubeConfig();
+  kc.loadFromFile(env.KUBECONFIG!);
+  const apps = kc.makeApiClient(AppsV1Api);
+  const core = kc.makeApiClient(CoreV1Api);
+  const audit = new AuditLog(env.ZLU_AUDIT_LOG!);
+  const operator = { PATH: process.env.PATH, HOME: process.env.HOME, KUBECONFIG: env.ZLU_OPERATOR_KUBECONFIG };
+  const kubectl = join(cluster('bin').trim(), 'kubectl');
+  const sizes = (process.env.BENCH_SCALE_SIZES ?? '10,100,1000').split(',').map(Number);
+  const results: Size[] = [];
+  const namespaces: string[] = [];
+  try {
+    for (const replicas of sizes) {
+      const ns = `bench-scale-${replicas}-${Date.now().toString(36)}`;
+      namespaces.push(ns);
+      const batch = Math.max(1, Math.round(replicas / 10));
+      await core.createNamespace({ body: { metadata: { name: ns } } });
+      await core.createNamespacedService({
+        namespace: ns,
+        body: { metadata: { name: 'gw', annotations: { 'service.cloud.tencent.com/direct-access': 'true' } }, spec: { type: 'LoadBalancer', selector: { app: 'gw' }, ports: [{ name: 'http', port: 80, targetPort: 80, protocol: 'TCP' }] } },
+      });
+      await apps.createNamespacedStatefulSet({
+        namespace: ns,
+        body: {
+          metadata: { name: 'gw' },
+          spec: {
+            replicas, podManagementPolicy: 'Parallel', serviceName: 'gw', selector: { matchLabels: { app: 'gw' } }, updateStrategy: { type: 'OnDelete' },
+            template: { metadata: { labels: { app: 'gw' } }, spec: { nodeSelector: { type: 'kwok' }, containers: [{ name: 'app', image: 'gw:1', ports: [{ containerPort: 80 }] }], terminationGracePeriodSeconds: 5 } },
+          },
+        },
+      });
+      for (const deadline = Date.now() + 600_000; ; ) {
+        const s = await apps.readNamespacedStatefulSet({ name: 'gw', namespace: ns });
+        if (s.status?.readyReplicas === replicas && s.status.observedGeneration === s.metadata?.generation) break;
+        if (Date.now() > deadline) throw new Error(`${replicas} replicas not Ready in 10 minutes`);
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+      const plugin = async (args: string[]) => {
+        const r = await run(binary, [...args, '-n', ns], operator);
+        if (r.code !== 0 && r.code !== 4) throw new Error(`${args.join(' ')} (exit ${r.code}): ${r.stderr}`);
+        return r;
+      };
+      await plugin(['start', 'gw', '--image', 'app=gw:2', '--batch', String(batch), '--timeout', '10m']);
+      const batches: { calls: AuditedCall[]; ms: number }[] = [];
+      let recordBytes = 0;
+      for (let i = 0; i < BATCHES; i++) {
+        const mark = audit.mark();
+        const r = await plugin(['next', 'gw', '--yes', '--min-drain', '1s', '--timeout', '10m', '--cloud-credentials', 'off', '--batches', '1']);
+        batches.push({ calls: audit.callsSince(mark, ns), ms: r.ms });
+        const sts = await apps.readNamespacedStatefulSet({ name: 'gw', namespace: ns });
+        recordBytes = Math.max(recordBytes, Buffer.byteLength(sts.metadata?.annotations?.[RECORD] ?? ''));
+      }
+      const counted = batches.slice(1);
+      const watchMs = (calls: AuditedCall[]) => calls.filter((c) => c.verb === 'watch').reduce((n, c) => n + (c.completedAt - c.receivedAt), 0);
+      const statusRuns: { ms: number; calls: number }[] = [];
+      const kubectlRuns: number[] = [];
+      for (let i = 0; i < STATUS_RUNS; i++) {
+        const mark = audit.mark();
+        const s = await plugin(['status', 'gw']);
+        statusRuns.push({ ms: s.ms, calls: audit.callsSince(mark, ns).length });
+        kubectlRuns.push((await run(kubectl, ['--kubeconfig', env.ZLU_OPERATOR_KUBECONFIG!, 'get', 'statefulset,pods', '-n', ns], operator)).ms);
+      }
+      const size: Size = {
+        replicas,
+        batch,
+        callsPerBatch: median(counted.map((b) => b.calls.length)),
+        callsPerBatchBesidesEvictions: median(counted.map((b) => b.calls.filter((c) => c.resource !== 'pods/eviction').length)),
+        overheadSecondsPerBatch: Number((median(counted.map((b) => b.ms - 1000 - watchMs(b.calls))) / 1000).toFixed(2)),
+        secondsPerBatch: Number((median(counted.map((b) => b.ms)) / 1000).toFixed(2)),
+        statusMs: Math.round(median(statusRuns.map((s) => s.ms))),
+        statusCalls: median(statusRuns.map((s) => s.calls)),
+        kubectlGetMs: Math.round(median(kubectlRuns)),
+        recordBytes,
+        calls: tally(counted[counted.length - 1]!.calls),
+      };
+      results.push(size);
+      process.stderr.write(`bench:scale: ${replicas} replicas, batch ${batch}: ${size.callsPerBatch} calls/batch (${size.callsPerBatchBesidesEvictions} besides evictions), overhead ${size.overheadSecondsPerBatch}s of ${size.secondsPerBatch}s; status ${size.statusMs} ms, ${size.statusCalls} calls (kubectl get ${size.kubectlGetMs} ms); record ${recordBytes} B\n`);
+      process.stderr.write(`  ${JSON.stringify(size.calls)}\n`);
+      await core.deleteNamespace({ name: ns });
+    }
+  } finally {
+    for (const ns of namespaces) await core.deleteNamespace({ name: ns }).catch(() => undefined);
+    if (ownCluster) cluster('down');
+  }
+  const at = (n: number) => results.find((r) => r.replicas === n);
+  const ratio = (f: (s: Size) => number) => (at(1000) && at(10) ? Number((f(at(1000)!) / f(at(10)!)).toFixed(2)) : null);
+  console.log('| replicas | batch | calls/batch | besides evictions | overhead s/batch | s/batch | status ms | status calls | kubectl get ms | record bytes |');
+  console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  for (const s of results) console.log(`| ${s.replicas} | ${s.batch} | ${s.callsPerBatch} | ${s.callsPerBatchBesidesEvictions} | ${s.overheadSecondsPerBatch} | ${s.secondsPerBatch} | ${s.statusMs} | ${s.statusCalls} | ${s.kubectlGetMs} | ${s.recordBytes} |`);
+  console.log(JSON.stringify({ sizes: results.map(({ calls: _, ...s }) => s), callsRatio1000to10: ratio((s) => s.callsPerBatch), callsBesidesEvictionsRatio1000to10: ratio((s) => s.callsPerBatchBesidesEvictions), statusCallsRatio1000to10: ratio((s) => s.statusCalls) }));
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
