@@ -31,7 +31,10 @@ export interface UpgradeView {
   total: number;
   batch: { index: number; of: number; phase: string } | null;
   targetImages: ContainerImage[];
+  /** The batch in flight's and the surge pods' confirmations; every earlier one is in `history`. */
   confirmations: (Confirmation & { what: string })[];
+  /** An undo of a finished upgrade: that upgrade's number in the history. */
+  undoOf?: number;
 }
 
 export interface StatusView {
@@ -60,6 +63,7 @@ function upgradeView(record: UpgradeRecord): UpgradeView {
     total: record.originalReplicas,
     batch: current < 0 ? null : { index: current + 1, of: record.batches.length, phase: record.batches[current]!.phase },
     targetImages: record.targetImages,
+    ...(record.undo ? { undoOf: record.undo.upgrade } : {}),
     confirmations: [
       ...record.batches.flatMap((b) => (b.confirmation ? [{ ...b.confirmation, what: `ordinals ${b.ordinals.join(', ')}` }] : [])),
       ...(record.finish?.confirmation ? [{ ...record.finish.confirmation, what: 'surge pods' }] : []),

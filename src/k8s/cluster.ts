@@ -13,12 +13,13 @@ import {
   Watch,
   setHeaderOptions,
   type V1Pod,
+  type V1Service,
   type V1StatefulSet,
 } from '@kubernetes/client-node';
 import { randomBytes } from 'node:crypto';
 import type { LeaseState } from '../core/lock.js';
 import type { PodSnapshot, ServiceEvent, ServiceSnapshot, StatefulSetSnapshot } from '../core/workload.js';
-import { FIELD_MANAGER_NAME, type Eviction, type PodFeed, type PodWait } from './types.js';
+import { FIELD_MANAGER_NAME, type Eviction, type PodFeed, type PodWait, type WorldFeed } from './types.js';
 import { connect, translateApiError, withRetry, type ApiAction, type Connection } from './client.js';
 import { selectorString, toPodSnapshots, toServiceSnapshot, toStatefulSetSnapshot } from './convert.js';
 import type { ConnectionFlags } from './kubeconfig.js';
@@ -63,10 +64,6 @@ export class KubeCluster implements Cluster {
     // One list call with the StatefulSet's selector, whatever the replica count.
     const list = await this.call({ verb: 'list', resource: 'pods' }, () => this.core.listNamespacedPod({ namespace: this.namespace, labelSelector: selector }));
     return toPodSnapshots(sts, list.items);
-  }
-
-  async readStatefulSet(name: string): Promise<StatefulSetSnapshot> {
-    return toStatefulSetSnapshot(await this.getStatefulSet(name));
   }
 
   async readStatefulSetWithPods(name: string): Promise<{ sts: StatefulSetSnapshot; pods: PodSnapshot[] }> {
@@ -128,7 +125,9 @@ export class KubeCluster implements Cluster {
   }
 
   async waitForPods(sts: StatefulSetSnapshot, done: (pods: PodSnapshot[]) => boolean, timeoutMs: number): Promise<PodWait> {
-    const feed = await this.followPods(sts);
+    const pods = this.podWatch(sts);
+    await pods.start();
+    const feed = podFeed(sts, pods);
     try {
       return await feed.until(done, timeoutMs);
     } finally {
@@ -136,11 +135,40 @@ export class KubeCluster implements Cluster {
     }
   }
 
-  async followPods(sts: StatefulSetSnapshot): Promise<PodFeed> {
+  private podWatch(sts: StatefulSetSnapshot): ListWatch<V1Pod> {
     const selector = this.selectors.get(sts.name) ?? selectorString({ matchLabels: sts.selector });
-    const feed = new KubePodFeed(this.conn, sts, selector, () => this.call({ verb: 'list', resource: 'pods' }, () => this.core.listNamespacedPod({ namespace: this.namespace, labelSelector: selector })));
-    await feed.start();
-    return feed;
+    return new ListWatch<V1Pod>(this.conn, { watch: { verb: 'watch', resource: 'pods' }, namespace: this.namespace, path: `/api/v1/namespaces/${this.namespace}/pods`, query: { labelSelector: selector } }, () =>
+      this.call({ verb: 'list', resource: 'pods' }, () => this.core.listNamespacedPod({ namespace: this.namespace, labelSelector: selector })),
+    );
+  }
+
+  async followWorld(sts: StatefulSetSnapshot): Promise<WorldFeed> {
+    const pods = this.podWatch(sts);
+    const services = new ListWatch<V1Service>(this.conn, { watch: { verb: 'watch', resource: 'services' }, namespace: this.namespace, path: `/api/v1/namespaces/${this.namespace}/services`, query: {} }, () =>
+      this.call({ verb: 'list', resource: 'services' }, () => this.core.listNamespacedService({ namespace: this.namespace })),
+    );
+    const set = new ListWatch<V1StatefulSet>(
+      this.conn,
+      { watch: { verb: 'watch', resource: 'statefulsets' }, namespace: this.namespace, path: `/apis/apps/v1/namespaces/${this.namespace}/statefulsets`, query: { fieldSelector: `metadata.name=${sts.name}` } },
+      () => this.call({ verb: 'list', resource: 'statefulsets' }, () => this.apps.listNamespacedStatefulSet({ namespace: this.namespace, fieldSelector: `metadata.name=${sts.name}` })),
+    );
+    const all = [pods, services, set];
+    try {
+      await Promise.all(all.map((w) => w.start()));
+    } catch (e) {
+      for (const w of all) w.close();
+      throw e;
+    }
+    const feed = podFeed(sts, pods, [services, set] as ListWatch<never>[]);
+    return {
+      ...feed,
+      statefulSet: () => {
+        const now = set.items()[0];
+        if (!now) throw translateApiError(new ApiException(404, 'not found', undefined, {}), { verb: 'get', resource: 'statefulsets', name: sts.name, namespace: this.namespace, server: this.conn.server });
+        return toStatefulSetSnapshot(now);
+      },
+      services: () => services.items().map(toServiceSnapshot).filter((s) => s.type === 'LoadBalancer'),
+    };
   }
 
   async autoscalersOf(name: string): Promise<string[]> {
@@ -269,14 +297,19 @@ export class KubeCluster implements Cluster {
   }
 }
 
+interface Listed<T> {
+  items: T[];
+  metadata?: { resourceVersion?: string };
+}
+
 /**
- * The StatefulSet's pods as one list and then a watch report them: what the walk re-checks right
+ * Objects of one kind as one list and then a watch report them: what the walk re-checks right
  * before each eviction costs no API call, whatever the replica count. A watch that ends is resumed
  * where it left off; one whose history is gone (410) lists again. A watch refused (403) fails every
- * wait from then on.
+ * read from then on.
  */
-class KubePodFeed implements PodFeed {
-  private readonly byName = new Map<string, V1Pod>();
+class ListWatch<T extends { metadata?: { name?: string; resourceVersion?: string } }> {
+  private readonly byName = new Map<string, T>();
   private readonly listeners = new Set<() => void>();
   private failure?: Error;
   private closed = false;
@@ -285,41 +318,27 @@ class KubePodFeed implements PodFeed {
 
   constructor(
     private readonly conn: Connection,
-    private readonly sts: StatefulSetSnapshot,
-    private readonly selector: string,
-    private readonly list: () => Promise<{ items: V1Pod[]; metadata?: { resourceVersion?: string } }>,
+    private readonly what: { watch: { verb: 'watch'; resource: string }; namespace: string; path: string; query: Record<string, string> },
+    private readonly list: () => Promise<Listed<T>>,
   ) {}
 
   async start(): Promise<void> {
     const initial = await this.list();
-    for (const p of initial.items) this.byName.set(p.metadata!.name!, p);
+    for (const o of initial.items) this.byName.set(o.metadata!.name!, o);
     // Established before anything relies on it: a refused watch (403) stops the walk here, before
     // an eviction, not after one.
     await this.watch(initial.metadata?.resourceVersion ?? '');
     if (this.failure) throw this.failure;
   }
 
-  pods(): PodSnapshot[] {
+  items(): T[] {
     if (this.failure) throw this.failure;
-    return toPodSnapshots(this.sts, [...this.byName.values()]);
+    return [...this.byName.values()];
   }
 
-  until(done: (pods: PodSnapshot[]) => boolean, timeoutMs: number): Promise<PodWait> {
-    return new Promise<PodWait>((resolve, reject) => {
-      const finish = (f: () => void) => {
-        clearTimeout(timer);
-        this.listeners.delete(check);
-        f();
-      };
-      const check = () => {
-        if (this.failure) return finish(() => reject(this.failure));
-        const pods = this.pods();
-        if (done(pods)) finish(() => resolve({ pods, met: true }));
-      };
-      const timer = setTimeout(() => finish(() => resolve({ pods: this.pods(), met: false })), timeoutMs);
-      this.listeners.add(check);
-      check();
-    });
+  onChange(f: () => void): () => void {
+    this.listeners.add(f);
+    return () => this.listeners.delete(f);
   }
 
   close(): void {
@@ -343,7 +362,7 @@ class KubePodFeed implements PodFeed {
       .then((l) => {
         if (this.closed) return;
         this.byName.clear();
-        for (const p of l.items) this.byName.set(p.metadata!.name!, p);
+        for (const o of l.items) this.byName.set(o.metadata!.name!, o);
         this.changed();
         void this.watch(l.metadata?.resourceVersion ?? '');
       })
@@ -351,15 +370,14 @@ class KubePodFeed implements PodFeed {
   }
 
   private watch(from: string): Promise<void> {
-    const namespace = this.sts.namespace;
-    const translate = (e: unknown) => translateApiError(e, { verb: 'watch', resource: 'pods', namespace, server: this.conn.server });
+    const translate = (e: unknown) => translateApiError(e, { ...this.what.watch, namespace: this.what.namespace, server: this.conn.server });
     let resourceVersion = from;
     let expired = false;
     return new Watch(this.conn.kc)
       .watch(
-        `/api/v1/namespaces/${namespace}/pods`,
-        { labelSelector: this.selector, resourceVersion, allowWatchBookmarks: true },
-        (phase, obj: V1Pod & { code?: number }) => {
+        this.what.path,
+        { ...this.what.query, resourceVersion, allowWatchBookmarks: true },
+        (phase, obj: T & { code?: number }) => {
           if (phase === 'ERROR') {
             expired = obj.code === 410;
             this.abort?.abort();
@@ -389,6 +407,38 @@ class KubePodFeed implements PodFeed {
         else this.fail(translate(e));
       });
   }
+}
+
+/** The pods of a StatefulSet from a ListWatch, with waits on them. */
+function podFeed(sts: StatefulSetSnapshot, pods: ListWatch<V1Pod>, also: ListWatch<never>[] = []): PodFeed {
+  const snapshot = () => toPodSnapshots(sts, pods.items());
+  return {
+    pods: snapshot,
+    until: (done, timeoutMs) =>
+      new Promise<PodWait>((resolve, reject) => {
+        const finish = (f: () => void) => {
+          clearTimeout(timer);
+          off();
+          f();
+        };
+        const check = () => {
+          let now: PodSnapshot[];
+          try {
+            now = snapshot();
+          } catch (e) {
+            return finish(() => reject(e));
+          }
+          if (done(now)) finish(() => resolve({ pods: now, met: true }));
+        };
+        const timer = setTimeout(() => finish(() => resolve({ pods: snapshot(), met: false })), timeoutMs);
+        const off = pods.onChange(check);
+        check();
+      }),
+    close: () => {
+      pods.close();
+      for (const w of also) w.close();
+    },
+  };
 }
 
 /** Which budget refused an eviction, as the API server says it. */

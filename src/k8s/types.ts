@@ -35,15 +35,22 @@ export interface PodFeed {
   close(): void;
 }
 
+/** The StatefulSet, its pods and the namespace's LoadBalancer Services, each kept current by a watch. */
+export interface WorldFeed extends PodFeed {
+  statefulSet(): StatefulSetSnapshot;
+  services(): ServiceSnapshot[];
+}
+
 export type Eviction = { kind: 'evicted' } | { kind: 'gone' } | { kind: 'blocked'; reason: string };
 
 export interface Cluster {
   readonly namespace: string;
   readStatefulSetWithPods(name: string): Promise<{ sts: StatefulSetSnapshot; pods: PodSnapshot[] }>;
-  /** The StatefulSet alone: with a PodFeed, the re-check before an eviction. */
-  readStatefulSet(name: string): Promise<StatefulSetSnapshot>;
-  /** One list of the StatefulSet's pods, then a watch keeping them current until closed. */
-  followPods(sts: StatefulSetSnapshot): Promise<PodFeed>;
+  /**
+   * The StatefulSet, its pods and the LoadBalancer Services, each one list then a watch: a batch's
+   * re-checks before each eviction read these, so they cost no call whatever the replica count.
+   */
+  followWorld(sts: StatefulSetSnapshot): Promise<WorldFeed>;
   /** Patches the StatefulSet if it is still at `resourceVersion` (409 otherwise). */
   patchStatefulSet(name: string, resourceVersion: string, change: StatefulSetChange): Promise<StatefulSetSnapshot>;
   listLoadBalancerServices(): Promise<ServiceSnapshot[]>;

@@ -38,9 +38,10 @@ export function renderStatusTable(view: StatusView, style: Style): string {
   const u = view.upgrade;
   if (u) {
     header.push(
-      `${style.bold('Upgrade')}: ${u.phase}, ${u.upgraded} of ${u.total} upgraded${u.batch ? `, batch ${u.batch.index} of ${u.batch.of} ${u.batch.phase}` : ''}; started by ${u.startedBy} at ${u.startedAt}`,
+      `${style.bold('Upgrade')}${u.undoOf ? ` (walks back upgrade ${u.undoOf})` : ''}: ${u.phase}, ${u.upgraded} of ${u.total} upgraded${u.batch ? `, batch ${u.batch.index} of ${u.batch.of} ${u.batch.phase}` : ''}; started by ${u.startedBy} at ${u.startedAt}`,
     );
     for (const c of u.confirmations) header.push(`  ${c.what} at ${c.at}: ${confirmationText(c)}`);
+    if (u.batch && u.batch.index > 1) header.push(`  earlier confirmations: kubectl zerolossupgrade history ${s.name} -n ${s.namespace}`);
   }
   const rows = view.pods.map((p) => [
     String(p.ordinal),
