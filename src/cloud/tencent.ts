@@ -1,12 +1,18 @@
 // Tencent Cloud through its official Node.js SDK: credentials from the SDK's own providers, CLB and
 // Cloud Monitor reads. Loaded only when credentials are at hand (a lazily compiled SEA asset).
 // Nothing here prints or keeps the credentials; errors carry the API's code and message only.
-import { EnvironmentVariableCredential, OIDCRoleArnCredential, ProfileCredential, CvmRoleCredential } from 'tencentcloud-sdk-nodejs/tencentcloud/common/credential.js';
+// Default imports of the SDK's CommonJS modules: Node's own ESM loader (tsx, the benchmarks) finds
+// no named exports in them; the bundle and vitest read them either way.
+import credentials from 'tencentcloud-sdk-nodejs/tencentcloud/common/credential.js';
 import type { Credential, DynamicCredential } from 'tencentcloud-sdk-nodejs/tencentcloud/common/interface.js';
-import { Client as ClbClient } from 'tencentcloud-sdk-nodejs/tencentcloud/services/clb/v20180317/clb_client.js';
-import { Client as MonitorClient } from 'tencentcloud-sdk-nodejs/tencentcloud/services/monitor/v20180724/monitor_client.js';
+import clbClient from 'tencentcloud-sdk-nodejs/tencentcloud/services/clb/v20180317/clb_client.js';
+import monitorClient from 'tencentcloud-sdk-nodejs/tencentcloud/services/monitor/v20180724/monitor_client.js';
 import type { ConnPoint, ListenerSettings, TargetReading } from '../core/evidence.js';
 import { throttle, type Throttle } from './throttle.js';
+
+const { EnvironmentVariableCredential, OIDCRoleArnCredential, ProfileCredential, CvmRoleCredential } = credentials;
+const ClbClient = clbClient.Client;
+const MonitorClient = monitorClient.Client;
 import { CloudApiError, type Cloud, type CredentialMode, type LoadBalancerInfo } from './types.js';
 
 const REQUEST_TIMEOUT_SECONDS = 10;

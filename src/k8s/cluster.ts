@@ -13,13 +13,12 @@ import {
   Watch,
   setHeaderOptions,
   type V1Pod,
-  type V1Service,
   type V1StatefulSet,
 } from '@kubernetes/client-node';
 import { randomBytes } from 'node:crypto';
 import type { LeaseState } from '../core/lock.js';
 import type { PodSnapshot, ServiceEvent, ServiceSnapshot, StatefulSetSnapshot } from '../core/workload.js';
-import { FIELD_MANAGER_NAME, type Eviction, type PodFeed, type PodWait, type WorldFeed } from './types.js';
+import { FIELD_MANAGER_NAME, type Eviction, type PodFeed, type PodWait } from './types.js';
 import { connect, translateApiError, withRetry, type ApiAction, type Connection } from './client.js';
 import { selectorString, toPodSnapshots, toServiceSnapshot, toStatefulSetSnapshot } from './convert.js';
 import type { ConnectionFlags } from './kubeconfig.js';
@@ -64,6 +63,10 @@ export class KubeCluster implements Cluster {
     // One list call with the StatefulSet's selector, whatever the replica count.
     const list = await this.call({ verb: 'list', resource: 'pods' }, () => this.core.listNamespacedPod({ namespace: this.namespace, labelSelector: selector }));
     return toPodSnapshots(sts, list.items);
+  }
+
+  async readStatefulSet(name: string): Promise<StatefulSetSnapshot> {
+    return toStatefulSetSnapshot(await this.getStatefulSet(name));
   }
 
   async readStatefulSetWithPods(name: string): Promise<{ sts: StatefulSetSnapshot; pods: PodSnapshot[] }> {
@@ -142,33 +145,10 @@ export class KubeCluster implements Cluster {
     );
   }
 
-  async followWorld(sts: StatefulSetSnapshot): Promise<WorldFeed> {
+  async followPods(sts: StatefulSetSnapshot): Promise<PodFeed> {
     const pods = this.podWatch(sts);
-    const services = new ListWatch<V1Service>(this.conn, { watch: { verb: 'watch', resource: 'services' }, namespace: this.namespace, path: `/api/v1/namespaces/${this.namespace}/services`, query: {} }, () =>
-      this.call({ verb: 'list', resource: 'services' }, () => this.core.listNamespacedService({ namespace: this.namespace })),
-    );
-    const set = new ListWatch<V1StatefulSet>(
-      this.conn,
-      { watch: { verb: 'watch', resource: 'statefulsets' }, namespace: this.namespace, path: `/apis/apps/v1/namespaces/${this.namespace}/statefulsets`, query: { fieldSelector: `metadata.name=${sts.name}` } },
-      () => this.call({ verb: 'list', resource: 'statefulsets' }, () => this.apps.listNamespacedStatefulSet({ namespace: this.namespace, fieldSelector: `metadata.name=${sts.name}` })),
-    );
-    const all = [pods, services, set];
-    try {
-      await Promise.all(all.map((w) => w.start()));
-    } catch (e) {
-      for (const w of all) w.close();
-      throw e;
-    }
-    const feed = podFeed(sts, pods, [services, set] as ListWatch<never>[]);
-    return {
-      ...feed,
-      statefulSet: () => {
-        const now = set.items()[0];
-        if (!now) throw translateApiError(new ApiException(404, 'not found', undefined, {}), { verb: 'get', resource: 'statefulsets', name: sts.name, namespace: this.namespace, server: this.conn.server });
-        return toStatefulSetSnapshot(now);
-      },
-      services: () => services.items().map(toServiceSnapshot).filter((s) => s.type === 'LoadBalancer'),
-    };
+    await pods.start();
+    return podFeed(sts, pods);
   }
 
   async autoscalersOf(name: string): Promise<string[]> {
@@ -313,6 +293,8 @@ class ListWatch<T extends { metadata?: { name?: string; resourceVersion?: string
   private readonly listeners = new Set<() => void>();
   private failure?: Error;
   private closed = false;
+  /** False from the moment a watch ends until the next one is established: the cache may be behind. */
+  private connected = false;
   private abort?: AbortController;
   private retry?: NodeJS.Timeout;
 
@@ -334,6 +316,11 @@ class ListWatch<T extends { metadata?: { name?: string; resourceVersion?: string
   items(): T[] {
     if (this.failure) throw this.failure;
     return [...this.byName.values()];
+  }
+
+  /** Whether a watch is established now (events since the last list are all in). */
+  get current(): boolean {
+    return this.connected && !this.failure && !this.closed;
   }
 
   onChange(f: () => void): () => void {
@@ -373,6 +360,7 @@ class ListWatch<T extends { metadata?: { name?: string; resourceVersion?: string
     const translate = (e: unknown) => translateApiError(e, { ...this.what.watch, namespace: this.what.namespace, server: this.conn.server });
     let resourceVersion = from;
     let expired = false;
+    let ended = false;
     return new Watch(this.conn.kc)
       .watch(
         this.what.path,
@@ -390,6 +378,8 @@ class ListWatch<T extends { metadata?: { name?: string; resourceVersion?: string
           this.changed();
         },
         (err) => {
+          ended = true;
+          this.connected = false;
           if (this.closed) return;
           const code = (err as { statusCode?: number } | null)?.statusCode;
           const gone = expired || code === 410;
@@ -400,9 +390,11 @@ class ListWatch<T extends { metadata?: { name?: string; resourceVersion?: string
       )
       .then((a) => {
         this.abort = a;
+        if (!ended) this.connected = true;
         if (this.closed) a.abort();
       })
       .catch((e) => {
+        this.connected = false;
         if (e instanceof ApiException && e.code === 410) this.relist();
         else this.fail(translate(e));
       });
@@ -410,10 +402,10 @@ class ListWatch<T extends { metadata?: { name?: string; resourceVersion?: string
 }
 
 /** The pods of a StatefulSet from a ListWatch, with waits on them. */
-function podFeed(sts: StatefulSetSnapshot, pods: ListWatch<V1Pod>, also: ListWatch<never>[] = []): PodFeed {
+function podFeed(sts: StatefulSetSnapshot, pods: ListWatch<V1Pod>): PodFeed {
   const snapshot = () => toPodSnapshots(sts, pods.items());
   return {
-    pods: snapshot,
+    pods: () => (pods.current ? snapshot() : undefined),
     until: (done, timeoutMs) =>
       new Promise<PodWait>((resolve, reject) => {
         const finish = (f: () => void) => {
@@ -434,10 +426,7 @@ function podFeed(sts: StatefulSetSnapshot, pods: ListWatch<V1Pod>, also: ListWat
         const off = pods.onChange(check);
         check();
       }),
-    close: () => {
-      pods.close();
-      for (const w of also) w.close();
-    },
+    close: () => pods.close(),
   };
 }
 

@@ -28,17 +28,14 @@ export interface ConfigMapState {
 
 /** The StatefulSet's pods kept current by a watch, for checks that must cost no API call. */
 export interface PodFeed {
-  /** The pods as the watch last reported them (throws what ended the watch, e.g. a 403). */
-  pods(): PodSnapshot[];
+  /**
+   * The pods as the watch reports them; undefined while no watch is established (between a watch
+   * that ended and the next), when only a live read is current. Throws what ended it for good (a 403).
+   */
+  pods(): PodSnapshot[] | undefined;
   /** Waits until `done` holds for the pods, at most `timeoutMs` (a timeout is an answer, not an error). */
   until(done: (pods: PodSnapshot[]) => boolean, timeoutMs: number): Promise<PodWait>;
   close(): void;
-}
-
-/** The StatefulSet, its pods and the namespace's LoadBalancer Services, each kept current by a watch. */
-export interface WorldFeed extends PodFeed {
-  statefulSet(): StatefulSetSnapshot;
-  services(): ServiceSnapshot[];
 }
 
 export type Eviction = { kind: 'evicted' } | { kind: 'gone' } | { kind: 'blocked'; reason: string };
@@ -46,11 +43,10 @@ export type Eviction = { kind: 'evicted' } | { kind: 'gone' } | { kind: 'blocked
 export interface Cluster {
   readonly namespace: string;
   readStatefulSetWithPods(name: string): Promise<{ sts: StatefulSetSnapshot; pods: PodSnapshot[] }>;
-  /**
-   * The StatefulSet, its pods and the LoadBalancer Services, each one list then a watch: a batch's
-   * re-checks before each eviction read these, so they cost no call whatever the replica count.
-   */
-  followWorld(sts: StatefulSetSnapshot): Promise<WorldFeed>;
+  /** The StatefulSet alone: with a PodFeed, the re-check before an eviction. */
+  readStatefulSet(name: string): Promise<StatefulSetSnapshot>;
+  /** One list of the StatefulSet's pods, then a watch keeping them current until closed. */
+  followPods(sts: StatefulSetSnapshot): Promise<PodFeed>;
   /** Patches the StatefulSet if it is still at `resourceVersion` (409 otherwise). */
   patchStatefulSet(name: string, resourceVersion: string, change: StatefulSetChange): Promise<StatefulSetSnapshot>;
   listLoadBalancerServices(): Promise<ServiceSnapshot[]>;

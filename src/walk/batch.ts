@@ -7,7 +7,7 @@ import { serving, weightsUnreadable } from '../core/evidence.js';
 import { advance, capturePriors, confirmationText, currentBatchIndex, driftOf, redrain, type UpgradeRecord } from '../core/upgrade.js';
 import { onRevision, type PodSnapshot } from '../core/workload.js';
 import { historyConfirmation, withBatch } from '../core/history.js';
-import type { Cluster, WorldFeed } from '../k8s/types.js';
+import type { PodFeed } from '../k8s/types.js';
 import { confirmDrain } from './confirm.js';
 import { writeHistory } from './history.js';
 import { audit, observed, podNames, readUpgrade, saveRecord, type Upgrade, type WalkContext } from './context.js';
@@ -23,25 +23,16 @@ export function podLines(pods: PodSnapshot[], ordinals: number[], stsName: strin
 
 /**
  * The StatefulSet and its pods now, once its controller has seen the latest spec; stops on drift.
- * With a world feed both come from its watches, at no API call.
+ * With a feed whose watch is established the pods come from it: one small read of the StatefulSet
+ * instead of a list of every pod. Otherwise (a watch reconnecting) both are read live.
  */
-export async function freshAndUndrifted(ctx: WalkContext, up: Upgrade, world?: WorldFeed): Promise<Upgrade> {
-  const now = world ? { sts: world.statefulSet(), pods: world.pods() } : await ctx.cluster.readStatefulSetWithPods(up.sts.name);
+export async function freshAndUndrifted(ctx: WalkContext, up: Upgrade, feed?: PodFeed): Promise<Upgrade> {
+  const watched = feed?.pods();
+  const now = watched ? { sts: await ctx.cluster.readStatefulSet(up.sts.name), pods: watched } : await ctx.cluster.readStatefulSetWithPods(up.sts.name);
   const seen = now.sts.observedGeneration >= now.sts.generation ? now : await observed(ctx.cluster, up.sts.name, 30_000);
   const drift = driftOf(up.record, seen.sts);
   if (drift) throw new GateError(drift);
   return { ...up, ...seen };
-}
-
-/** The cluster with its reads of the Services answered from the world feed's watch. */
-function watchedReads(cluster: Cluster, world: WorldFeed): Cluster {
-  return new Proxy(cluster, {
-    get(target, prop, receiver) {
-      if (prop === 'listLoadBalancerServices') return async () => world.services();
-      const value = Reflect.get(target, prop, receiver);
-      return typeof value === 'function' ? value.bind(target) : value;
-    },
-  });
 }
 
 export async function walkBatch(ctx: WalkContext, start: Upgrade, index: number): Promise<Upgrade> {
@@ -53,8 +44,8 @@ export async function walkBatch(ctx: WalkContext, start: Upgrade, index: number)
     up = { ...up, sts: await saveRecord(ctx.cluster, up.sts, record), record };
   };
   const drainLost = lostDrainCounter(ctx, names);
-  const stillDrained = async (seen = ctx) => {
-    const r = await lostDrains(seen, up, ordinals);
+  const stillDrained = async () => {
+    const r = await lostDrains(ctx, up, ordinals);
     up = r.up;
     if (r.lost.length > 0) drainLost(r.lost);
     return r.lost.length === 0;
@@ -111,27 +102,26 @@ export async function walkBatch(ctx: WalkContext, start: Upgrade, index: number)
       }
       case 'deleting': {
         let undone = false;
-        // Watches of the StatefulSet, its pods and the Services for the batch: the checks before
-        // each eviction and the wait for the rebuild read them, so a batch makes the same calls at
-        // 100 replicas as at 1,000 (one eviction per pod). Writes and their conflicts still read live.
-        const world = await ctx.cluster.followWorld(up.sts);
-        const seen: WalkContext = { ...ctx, cluster: watchedReads(ctx.cluster, world) };
+        // One watch of the pods for the batch: the health check before each eviction and the wait
+        // for the rebuild read it, so a batch costs the same calls and bytes at 100 replicas as at
+        // 1,000. The StatefulSet (drift) and the Services (the drain holds) are read live each time.
+        const feed = await ctx.cluster.followPods(up.sts);
         try {
           for (const d of batch().deleted ?? []) {
             // The world right before each eviction: drift, and every other pod still serving.
-            up = await freshAndUndrifted(seen, up, world);
+            up = await freshAndUndrifted(ctx, up, feed);
             const p = up.pods.find((x) => x.name === d.pod);
             if (!p || p.uid !== d.uid || p.deleting) continue;
             assertServing(up, ordinals, `deleting ${d.pod}`);
             // Checked right before each eviction, not once for the batch.
-            if (!(await evictWhenAllowed(ctx, d, () => stillDrained(seen)))) {
+            if (!(await evictWhenAllowed(ctx, d, stillDrained))) {
               undone = true;
               break;
             }
           }
-          if (!undone) up = { ...up, pods: await waitRebuilt(ctx, up, ordinals, world) };
+          if (!undone) up = { ...up, pods: await waitRebuilt(ctx, up, ordinals, feed) };
         } finally {
-          world.close();
+          feed.close();
         }
         if (undone) {
           await save(redrain(up.record, index, ctx.now().toISOString()));

@@ -162,16 +162,18 @@ export class FakeCluster implements Cluster {
     return { sts: this.need(name), pods: this.pods };
   }
 
-  /** The fake is always current: the feed reads it live, as watches would have delivered it. */
-  async followWorld(sts: StatefulSetSnapshot) {
-    this.calls.push(`followWorld ${sts.name}`);
-    return {
-      statefulSet: () => this.need(sts.name),
-      pods: () => this.pods,
-      services: () => this.services,
-      until: (done: (pods: PodSnapshot[]) => boolean) => this.waitForPods(sts, done),
-      close: () => undefined,
-    };
+  async readStatefulSet(name: string) {
+    this.calls.push(`readStatefulSet ${name}`);
+    return this.need(name);
+  }
+
+  /** Set to make the pod feed say its watch is not established (a reconnect). */
+  podFeedBehind = false;
+
+  /** The fake's pods are always current: the feed reads them live, as a watch would have delivered them. */
+  async followPods(sts: StatefulSetSnapshot) {
+    this.calls.push(`followPods ${sts.name}`);
+    return { pods: () => (this.podFeedBehind ? undefined : this.pods), until: (done: (pods: PodSnapshot[]) => boolean) => this.waitForPods(sts, done), close: () => undefined };
   }
 
   async patchStatefulSet(name: string, resourceVersion: string, change: StatefulSetChange) {

@@ -506,3 +506,23 @@ describe('writes that land', () => {
   });
 });
 
+
+describe('the check before each eviction', () => {
+  it('reads the pods from the batch\'s watch, and live while that watch is reconnecting', async () => {
+    const watched = cluster('gw', 3).c;
+    await ok(watched, ['start', 'gw', '--image', 'gw=gw:2', '--batch', '3', '--surge', '0']);
+    watched.calls.length = 0;
+    await ok(watched, ['next', 'gw', ...DRAIN]);
+    const evicting = (c: FakeCluster) => c.calls.slice(c.calls.indexOf('followPods gw'));
+    expect(evicting(watched).filter((x) => x === 'readStatefulSet gw')).toHaveLength(3);
+    expect(evicting(watched).filter((x) => x === 'readStatefulSetWithPods gw').length).toBeLessThan(3);
+
+    const behind = cluster('gw', 3).c;
+    behind.podFeedBehind = true;
+    await ok(behind, ['start', 'gw', '--image', 'gw=gw:2', '--batch', '3', '--surge', '0']);
+    behind.calls.length = 0;
+    await ok(behind, ['next', 'gw', ...DRAIN]);
+    expect(evicting(behind).filter((x) => x === 'readStatefulSet gw')).toHaveLength(0);
+    expect(evicting(behind).filter((x) => x === 'readStatefulSetWithPods gw').length).toBeGreaterThanOrEqual(3);
+  });
+});
