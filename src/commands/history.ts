@@ -29,7 +29,9 @@ export function validateHistoryOptions(args: Pick<HistoryArgs, 'statefulset' | '
 /** One API call: the history ConfigMap (the StatefulSet need not exist any more). */
 export async function runHistory(o: HistoryOptions, cluster: Cluster, ui: Ui): Promise<HistoryEntry[] | HistoryEntry> {
   const { renderData, renderHistoryEntry, renderHistoryList } = await import('../ui/render.js');
-  const newestFirst = (await readHistory(cluster, o.name)).reverse();
+  const history = await readHistory(cluster, o.name);
+  for (const key of history.unreadable) ui.warn(`the history entry ${key} does not read as one (edited by hand?); it is left out`);
+  const newestFirst = history.entries.reverse();
   if (o.upgrade !== undefined) {
     const entry = newestFirst.find((e) => e.number === o.upgrade);
     if (!entry) {

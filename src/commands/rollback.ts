@@ -3,8 +3,12 @@ import type { CloudOpener } from '../cloud/open.js';
 import { CancelledError, UsageError } from '../core/errors.js';
 import { RECORD_ANNOTATION } from '../core/upgrade.js';
 import type { Cluster } from '../k8s/types.js';
-import type { Ui } from '../ui/terminal.js';
+import { NO_TTY_MESSAGE, type Ui } from '../ui/terminal.js';
 import { walkRemaining } from '../walk/batch.js';
+import { readUpgrade } from '../walk/context.js';
+import { DrainEvidence } from '../walk/evidence.js';
+import { planNextBatch, printPlan } from '../walk/plan.js';
+import { DEFAULT_CLB_BACKEND_QUOTA } from '../walk/start.js';
 import { rollBack } from '../walk/rollback.js';
 import { undoTarget } from '../walk/undo.js';
 import { session, type Deps, type GlobalArgs } from './common.js';
@@ -16,13 +20,20 @@ export interface RollbackArgs extends NextArgs {
   'to-revision'?: string;
   batch: number;
   surge?: number;
+  service?: string[];
+  force: boolean;
+  'clb-backend-quota': number;
 }
 
+/** With no upgrade in progress, the walk back is started as `start` is: the same choices. */
 export interface RollbackOptions extends NextOptions {
-  /** With no upgrade in progress: the revision to walk back to (default: the one before the last finished upgrade). */
+  /** The revision to walk back to (default: the one before the last finished upgrade). */
   toRevision?: string;
   batch: number;
   surge: number;
+  services: string[];
+  force: boolean;
+  clbBackendQuota: number;
 }
 
 export function validateRollbackOptions(a: Omit<RollbackArgs, keyof GlobalArgs | 'yes'>): RollbackOptions {
@@ -30,13 +41,22 @@ export function validateRollbackOptions(a: Omit<RollbackArgs, keyof GlobalArgs |
   const surge = a.surge ?? a.batch;
   if (!Number.isInteger(surge) || surge < 0) throw new UsageError(`--surge must be a whole number of at least 0 (got ${a.surge})`);
   if (a['to-revision'] !== undefined && !/^[a-z0-9.-]+$/.test(a['to-revision'])) throw new UsageError(`--to-revision "${a['to-revision']}": give a revision name or its hash, as kubectl zerolossupgrade history shows them`);
-  return { ...validateNextOptions(a), batch: a.batch, surge, ...(a['to-revision'] ? { toRevision: a['to-revision'] } : {}) };
+  const quota = a['clb-backend-quota'];
+  if (!Number.isInteger(quota) || quota < 1) throw new UsageError(`--clb-backend-quota must be a whole number of at least 1 (got ${quota})`);
+  return { ...validateNextOptions(a), batch: a.batch, surge, services: a.service ?? [], force: a.force, clbBackendQuota: quota, ...(a['to-revision'] ? { toRevision: a['to-revision'] } : {}) };
 }
 
 export async function runRollback(o: RollbackOptions, cluster: Cluster, ui: Ui, now: () => Date, opener: CloudOpener): Promise<void> {
   const { sts } = await cluster.readStatefulSetWithPods(o.name);
   if (!sts.annotations[RECORD_ANNOTATION]) return undoFinished(o, cluster, ui, now, opener);
   if (o.toRevision) throw new UsageError(`--to-revision walks back a finished upgrade, but an upgrade of "${o.name}" is in progress: rollback without it turns that one back to where it started`);
+  // A walk back of a finished upgrade already under way: the same command continues it.
+  const up = await readUpgrade(cluster, o.name);
+  if (up.record.undo && !up.record.rollback) {
+    ui.info(`the walk back of upgrade ${up.record.undo.upgrade} is under way: continuing it`);
+    if (o.dryRun) return printPlan(ui, await planNextBatch(cluster, up, now()));
+    return underLock(o, cluster, ui, now, opener, (ctx) => walkRemaining(ctx, o.name, o.maxBatches));
+  }
   if (o.dryRun) return rollBack(await dryRunContext(o, cluster, ui, now), o.name, true);
   await underLock(o, cluster, ui, now, opener, (ctx) => rollBack(ctx, o.name, false, o.maxBatches));
 }
@@ -44,10 +64,14 @@ export async function runRollback(o: RollbackOptions, cluster: Cluster, ui: Ui, 
 /** No upgrade in progress: a new walk to the revision before the last finished upgrade (or --to-revision). */
 async function undoFinished(o: RollbackOptions, cluster: Cluster, ui: Ui, now: () => Date, opener: CloudOpener): Promise<void> {
   const target = await undoTarget(cluster, o.name, o.toRevision);
+  // What would stop the walk right after the start is refused before it: no terminal to ask on,
+  // or --require-evidence without the evidence.
+  if (!o.dryRun && !ui.canAsk) throw new UsageError(NO_TTY_MESSAGE);
+  if (!o.dryRun && o.evidence.requireEvidence) await DrainEvidence.open(o.evidence, cluster, undefined, (await cluster.readStatefulSetWithPods(o.name)).pods, opener);
   for (const line of target.summary) ui.info(line);
   if (!o.dryRun && !(await ui.confirm(`Walk "${o.name}" back to revision ${target.revision}?`))) throw new CancelledError('not rolled back; nothing changed');
   const revision = { name: target.revision, patch: target.patch, images: target.images, ...(target.undoOf !== undefined ? { undoOf: target.undoOf } : {}) };
-  await runStart({ name: o.name, images: [], revision, batch: o.batch, surge: o.surge, services: [], force: false, keepZeroWeights: false, timeoutMs: o.timeoutMs, dryRun: o.dryRun, forceUnlock: o.forceUnlock }, cluster, ui, now);
+  await runStart({ name: o.name, images: [], revision, batch: o.batch, surge: o.surge, services: o.services, force: o.force, keepZeroWeights: false, timeoutMs: o.timeoutMs, dryRun: o.dryRun, forceUnlock: o.forceUnlock, clbBackendQuota: o.clbBackendQuota }, cluster, ui, now);
   if (o.dryRun) return;
   await underLock(o, cluster, ui, now, opener, (ctx) => walkRemaining(ctx, o.name, o.maxBatches));
 }
@@ -61,6 +85,9 @@ export const rollbackCommand = (deps: Deps): CommandModule<GlobalArgs, RollbackA
       .option('to-revision', { type: 'string', describe: 'With no upgrade in progress: walk back to this revision from the history (name or hash) instead of the one before the last upgrade' })
       .option('batch', { type: 'number', default: 1, describe: 'With no upgrade in progress: pods walked back together' })
       .option('surge', { type: 'number', describe: 'With no upgrade in progress: extra replicas during the walk back (default: --batch)' })
+      .option('service', { type: 'string', array: true, describe: 'With no upgrade in progress: the LoadBalancer Service(s) to drain through (default: all that select the pods)' })
+      .option('force', { type: 'boolean', default: false, describe: 'With no upgrade in progress: walk back even though an HPA scales the StatefulSet' })
+      .option('clb-backend-quota', { type: 'number', default: DEFAULT_CLB_BACKEND_QUOTA, describe: 'With no upgrade in progress: backends one CLB takes (warns when replicas + surge exceed it)' })
       .example('kubectl zerolossupgrade rollback nginx', 'Turn the upgrade in progress back; or, after finish, walk back to the revision before it')
       .example('kubectl zerolossupgrade rollback nginx --to-revision nginx-5d4f8c7b9', 'Walk back to a revision from kubectl zerolossupgrade history nginx') as Argv<RollbackArgs>,
   handler: async (args: ArgumentsCamelCase<RollbackArgs>) => {

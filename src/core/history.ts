@@ -39,6 +39,11 @@ export interface HistoryBatch {
   restoredAt?: string;
   /** Batches folded into this one line to keep the history bounded; each confirmed the same way, drained. */
   folded?: number;
+  /**
+   * Earlier confirmations of this batch, oldest first: the drain was undone after them (a GitOps
+   * revert) and confirmed again. Pods of the batch may have left under one of them.
+   */
+  superseded?: HistoryConfirmation[];
 }
 
 export interface HistoryEntry {
@@ -67,8 +72,6 @@ export interface HistoryEntry {
   omittedBatches?: number;
 }
 
-export class HistoryError extends Error {}
-
 export function evidenceLine(s: EvidenceSummary): string {
   const drained = s.verdicts.filter((v) => v.state === 'drained');
   const rules = `${s.zeroPoints} zero points of ${s.periodSeconds}s`;
@@ -94,10 +97,10 @@ export function entryOf(entries: HistoryEntry[], r: Pick<UpgradeRecord, 'statefu
 }
 
 /** A new entry from the record; a rolled-back record's from and to are turned back around. */
-export function newEntry(entries: HistoryEntry[], r: UpgradeRecord): HistoryEntry {
+export function newEntry(entries: HistoryEntry[], r: UpgradeRecord, taken: number[] = []): HistoryEntry {
   const back = Boolean(r.rollback);
   return {
-    number: Math.max(0, ...entries.map((e) => e.number)) + 1,
+    number: Math.max(0, ...entries.map((e) => e.number), ...taken) + 1,
     kind: r.undo ? 'undo' : 'upgrade',
     ...(r.undo ? { undoOf: r.undo.upgrade } : {}),
     statefulSet: r.statefulSet,
@@ -117,9 +120,9 @@ export function newEntry(entries: HistoryEntry[], r: UpgradeRecord): HistoryEntr
 }
 
 /** The history with the upgrade's entry changed by `change` (created first when missing), kept within its bounds. */
-export function withEntry(entries: HistoryEntry[], r: UpgradeRecord, change: (e: HistoryEntry) => HistoryEntry): HistoryEntry[] {
+export function withEntry(entries: HistoryEntry[], r: UpgradeRecord, change: (e: HistoryEntry) => HistoryEntry, taken: number[] = []): HistoryEntry[] {
   const found = entryOf(entries, r);
-  const entry = change(found ?? newEntry(entries, r));
+  const entry = change(found ?? newEntry(entries, r, taken));
   const others = entries.filter((e) => e !== found);
   return fitHistory([...others, entry].sort((a, b) => a.number - b.number), entry.number);
 }
@@ -129,7 +132,10 @@ export function withBatch(e: HistoryEntry, r: UpgradeRecord, index: number, fiel
   const walk = r.rollback ? 'back' : 'forward';
   const number = index + 1;
   const at = e.batches.findIndex((b) => b.walk === walk && b.number === number && !b.folded);
-  const batch: HistoryBatch = { ...(at >= 0 ? e.batches[at] : {}), walk, number, ordinals: toRanges(r.batches[index]!.ordinals), ...fields };
+  const had = at >= 0 ? e.batches[at]! : undefined;
+  // A new confirmation of a batch already confirmed keeps the earlier one (a rerun writing the same one does not).
+  const earlier = had?.confirmation && fields.confirmation && JSON.stringify(had.confirmation) !== JSON.stringify(fields.confirmation) ? [...(had.superseded ?? []), had.confirmation] : had?.superseded;
+  const batch: HistoryBatch = { ...had, walk, number, ordinals: toRanges(r.batches[index]!.ordinals), ...fields, ...(earlier ? { superseded: earlier } : {}) };
   const batches = at >= 0 ? e.batches.map((b, i) => (i === at ? batch : b)) : [...e.batches, batch];
   return { ...e, ...(e.toRevision || r.rollback || !r.targetRevision ? {} : { toRevision: r.targetRevision }), batches };
 }
@@ -137,13 +143,17 @@ export function withBatch(e: HistoryEntry, r: UpgradeRecord, index: number, fiel
 const size = (entries: HistoryEntry[]) => entries.reduce((n, e) => n + JSON.stringify(e).length + KEY_PREFIX.length + 8, 0);
 
 /** Two neighbouring batches say the same thing: confirmed by one person the same way, drained, both walked through. */
+/** Evidence that found every pod drained ("N of N pods drained ..."), or none at all. */
+const evidenceDrained = (e?: string) => e === undefined || /^(\d+) of \1 pods drained/.test(e);
+
 function foldable(a: HistoryBatch, b: HistoryBatch): boolean {
-  const clean = (x: HistoryBatch) => x.confirmation !== undefined && x.confirmation.connectionsDrained && x.confirmation.how !== 'forced-after-timeout' && x.restoredAt !== undefined;
-  return a.walk === b.walk && clean(a) && clean(b) && a.confirmation!.by === b.confirmation!.by && a.confirmation!.how === b.confirmation!.how;
+  const clean = (x: HistoryBatch) =>
+    x.confirmation !== undefined && x.confirmation.connectionsDrained && x.confirmation.how !== 'forced-after-timeout' && evidenceDrained(x.confirmation.evidence) && !x.superseded && x.restoredAt !== undefined;
+  return a.walk === b.walk && clean(a) && clean(b) && a.confirmation!.by === b.confirmation!.by && a.confirmation!.how === b.confirmation!.how && (a.confirmation!.evidence === undefined) === (b.confirmation!.evidence === undefined);
 }
 
 function fold(a: HistoryBatch, b: HistoryBatch): HistoryBatch {
-  const evidence = a.confirmation!.evidence === b.confirmation!.evidence ? a.confirmation!.evidence : a.confirmation!.evidence && 'every pod drained on the evidence';
+  const evidence = a.confirmation!.evidence === b.confirmation!.evidence ? a.confirmation!.evidence : a.confirmation!.evidence && 'every pod drained by the evidence';
   return {
     walk: a.walk,
     number: a.number,
@@ -157,14 +167,14 @@ function fold(a: HistoryBatch, b: HistoryBatch): HistoryBatch {
 }
 
 /**
- * The history within its bounds: the last HISTORY_KEEP upgrades; past HISTORY_MAX_BYTES the oldest
- * other upgrades go first, then the `current` upgrade's oldest batches that say the same thing are
- * folded (never a forced or undrained confirmation), and last its oldest batches are left out, counted.
+ * The history within its bounds: the last HISTORY_KEEP upgrades; past HISTORY_MAX_BYTES the
+ * `current` upgrade's oldest batches that say the same thing are folded first (never a forced or
+ * undrained confirmation, nor one the evidence did not back), then older upgrades go, and last
+ * the current one's oldest batches are left out, counted.
  */
 export function fitHistory(entries: HistoryEntry[], current: number, maxBytes = HISTORY_MAX_BYTES): HistoryEntry[] {
   const entry = entries.find((e) => e.number === current)!;
   let others = entries.filter((e) => e !== entry).slice(-(HISTORY_KEEP - 1));
-  while (others.length > 0 && size([...others, entry]) > maxBytes) others = others.slice(1);
   const len = (b: HistoryBatch) => JSON.stringify(b).length + 1;
   let bytes = size([...others, entry]);
   // Oldest first, one pass: fold while over the bound, keep the rest as they are.
@@ -177,31 +187,64 @@ export function fitHistory(entries: HistoryEntry[], current: number, maxBytes = 
       batches[batches.length - 1] = merged;
     } else batches.push(b);
   }
+  // Then older upgrades go, oldest first; last, this upgrade's oldest batches, counted.
+  while (others.length > 0 && bytes > maxBytes) {
+    bytes -= size([others[0]!]);
+    others = others.slice(1);
+  }
   let omitted = 0;
   while (bytes > maxBytes && omitted < batches.length) bytes -= len(batches[omitted++]!);
   const fitted: HistoryEntry = omitted > 0 ? { ...entry, batches: batches.slice(omitted), omittedBatches: (entry.omittedBatches ?? 0) + omitted } : { ...entry, batches };
   return [...others, fitted].sort((x, y) => x.number - y.number);
 }
 
-/** The ConfigMap's data for these entries; keys that are not upgrades (someone's note) stay as they are. */
-export function encodeHistory(entries: HistoryEntry[], live: Record<string, string> = {}): Record<string, string> {
-  const others = Object.entries(live).filter(([k]) => !k.startsWith(KEY_PREFIX));
-  return Object.fromEntries([...others, ...entries.map((e) => [`${KEY_PREFIX}${e.number}`, JSON.stringify(e)] as const)]);
+const ENTRY_KEY = /^upgrade-(\d+)$/;
+
+function parseEntry(key: string, text: string): HistoryEntry | undefined {
+  const m = ENTRY_KEY.exec(key);
+  if (!m) return undefined;
+  try {
+    const e = JSON.parse(text) as HistoryEntry;
+    return e && e.number === Number(m[1]) && typeof e.startedAt === 'string' && Array.isArray(e.batches) ? e : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
-/** The entries of a history ConfigMap's data, oldest first; a key that does not parse is named. */
-export function decodeHistory(data: Record<string, string> | undefined): HistoryEntry[] {
+export interface DecodedHistory {
+  /** Oldest first. */
+  entries: HistoryEntry[];
+  /** Keys that look like entries but do not read as one (someone's edit): left as they are, their numbers not reused. */
+  unreadable: string[];
+}
+
+export function decodeHistory(data: Record<string, string> | undefined): DecodedHistory {
   const entries: HistoryEntry[] = [];
+  const unreadable: string[] = [];
   for (const [key, text] of Object.entries(data ?? {})) {
-    if (!key.startsWith(KEY_PREFIX)) continue;
-    let e: HistoryEntry;
-    try {
-      e = JSON.parse(text);
-    } catch {
-      throw new HistoryError(`the history entry ${key} is not valid JSON`);
-    }
-    if (typeof e?.number !== 'number' || typeof e.startedAt !== 'string' || !Array.isArray(e.batches)) throw new HistoryError(`the history entry ${key} is incomplete`);
-    entries.push(e);
+    const e = parseEntry(key, text);
+    if (e) entries.push(e);
+    else if (key.startsWith(KEY_PREFIX)) unreadable.push(key);
   }
-  return entries.sort((a, b) => a.number - b.number);
+  return { entries: entries.sort((a, b) => a.number - b.number), unreadable };
+}
+
+/** Numbers a new entry must not take: those of keys that do not read as entries. */
+export const takenNumbers = (h: DecodedHistory) => h.unreadable.flatMap((k) => (ENTRY_KEY.test(k) ? [Number(ENTRY_KEY.exec(k)![1])] : []));
+
+/**
+ * The change to write to the ConfigMap's data (a merge patch: null removes a key): the entries
+ * added, changed or left out since `live`; every other key (a note, an entry that does not read)
+ * stays as it is.
+ */
+export function historyPatch(entries: HistoryEntry[], live: Record<string, string> = {}): Record<string, string | null> {
+  const patch: Record<string, string | null> = {};
+  const kept = new Set(entries.map((e) => `${KEY_PREFIX}${e.number}`));
+  for (const e of entries) {
+    const key = `${KEY_PREFIX}${e.number}`;
+    const text = JSON.stringify(e);
+    if (live[key] !== text) patch[key] = text;
+  }
+  for (const [key, text] of Object.entries(live)) if (!kept.has(key) && parseEntry(key, text)) patch[key] = null;
+  return patch;
 }

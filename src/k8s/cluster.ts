@@ -6,7 +6,6 @@ import {
   AutoscalingV2Api,
   CoordinationV1Api,
   CoreV1Api,
-  type V1ConfigMap,
   type V1Lease,
   PatchStrategy,
   V1MicroTime,
@@ -225,12 +224,19 @@ export class KubeCluster implements Cluster {
     }
   }
 
-  async writeConfigMap(name: string, resourceVersion: string | undefined, data: Record<string, string>, labels: Record<string, string>): Promise<ConfigMapState> {
-    const body: V1ConfigMap = { metadata: { name, namespace: this.namespace, labels, ...(resourceVersion ? { resourceVersion } : {}) }, data };
+  async writeConfigMap(name: string, resourceVersion: string | undefined, data: Record<string, string | null>, labels: Record<string, string>): Promise<ConfigMapState> {
     // Conditional: on a conflict (409) the caller reads again and writes its change again.
     const cm = resourceVersion
-      ? await this.call({ verb: 'update', resource: 'configmaps', name }, () => this.core.replaceNamespacedConfigMap({ name, namespace: this.namespace, body, fieldManager: FIELD_MANAGER }))
-      : await this.call({ verb: 'create', resource: 'configmaps', name }, () => this.core.createNamespacedConfigMap({ namespace: this.namespace, body, fieldManager: FIELD_MANAGER }));
+      ? await this.call({ verb: 'patch', resource: 'configmaps', name }, () =>
+          this.core.patchNamespacedConfigMap({ name, namespace: this.namespace, body: { metadata: { resourceVersion, labels }, data }, fieldManager: FIELD_MANAGER }, merge),
+        )
+      : await this.call({ verb: 'create', resource: 'configmaps', name }, () =>
+          this.core.createNamespacedConfigMap({
+            namespace: this.namespace,
+            body: { metadata: { name, namespace: this.namespace, labels }, data: Object.fromEntries(Object.entries(data).filter((e): e is [string, string] => e[1] !== null)) },
+            fieldManager: FIELD_MANAGER,
+          }),
+        );
     return { data: cm.data ?? {}, resourceVersion: cm.metadata?.resourceVersion ?? '' };
   }
 

@@ -78,8 +78,11 @@ export interface Cluster {
   nodeLabels(name: string): Promise<Record<string, string>>;
   /** A ConfigMap in the namespace; undefined when there is none. */
   readConfigMap(name: string): Promise<ConfigMapState | undefined>;
-  /** Creates the ConfigMap (no resourceVersion) or replaces its data if still at `resourceVersion`; 409 otherwise. */
-  writeConfigMap(name: string, resourceVersion: string | undefined, data: Record<string, string>, labels: Record<string, string>): Promise<ConfigMapState>;
+  /**
+   * Creates the ConfigMap (no resourceVersion) or merge-patches these data keys (null removes one)
+   * and labels if it is still at `resourceVersion` (409 otherwise); everything else on it stays.
+   */
+  writeConfigMap(name: string, resourceVersion: string | undefined, data: Record<string, string | null>, labels: Record<string, string>): Promise<ConfigMapState>;
   readLease(name: string): Promise<LeaseState | undefined>;
   /** Creates the Lease (no resourceVersion) or replaces it if still at `resourceVersion`; 409 otherwise. */
   writeLease(name: string, resourceVersion: string | undefined, holder: string, acquiredAt: string, durationSeconds: number): Promise<LeaseState>;

@@ -115,7 +115,11 @@ export function renderHistoryEntry(e: HistoryEntry, style: Style): string {
     b.ordinals,
     b.drainedAt ?? '-',
     b.confirmation?.at ?? '-',
-    b.confirmation?.how === 'forced-after-timeout' || b.confirmation?.connectionsDrained === false ? style.red(confirmedText(b.confirmation)) : confirmedText(b.confirmation),
+    [
+      b.confirmation?.how === 'forced-after-timeout' || b.confirmation?.connectionsDrained === false ? style.red(confirmedText(b.confirmation)) : confirmedText(b.confirmation),
+      // Earlier confirmations of the same batch (its drain was undone and confirmed again): pods may have left under them.
+      ...(b.superseded ?? []).map((c) => style.yellow(`before: ${confirmedText(c)} at ${c.at}`)),
+    ].join('\n'),
     b.confirmation ? `${b.folded ? 'up to ' : ''}${b.confirmation.afterSeconds}s` : '-',
     b.confirmation?.evidence ?? '-',
     b.rebuiltAt ?? '-',

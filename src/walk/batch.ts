@@ -133,11 +133,13 @@ export async function walkBatch(ctx: WalkContext, start: Upgrade, index: number)
         break;
       }
       case 'rebuilt': {
-        // Give the weights back first, then record it done: a crash between the two gives them back again.
+        // Give the weights back first, then the history, then record it done: a crash anywhere
+        // in between does all three again (the history write is the same again).
         up = (await syncWeights(ctx, up, ordinals)).up;
         ctx.ui.info(`restored ${names}: they serve real traffic again`);
-        await save(advance(up.record, index, 'done', { doneAt: ctx.now().toISOString() }));
-        await writeHistory(ctx, up.record, (e) => withBatch(e, up.record, index, { rebuiltAt: batch().rebuiltAt!, restoredAt: batch().doneAt! }));
+        const doneAt = ctx.now().toISOString();
+        await writeHistory(ctx, up.record, (e) => withBatch(e, up.record, index, { rebuiltAt: batch().rebuiltAt!, restoredAt: doneAt }));
+        await save(advance(up.record, index, 'done', { doneAt }));
         await audit(ctx, up.sts, 'Restored', `${names}: CLB weight restored by ${ctx.who}`);
         await showRestored(ctx, up.record, up.pods, ordinals);
         return up;

@@ -78,7 +78,7 @@ export class DrainEvidence {
    * Opens the cloud for this run. With --require-evidence, refuses (before anything changes) when
    * the evidence is off or the credentials are refused: an unattended walk must not start blind.
    */
-  static async open(o: EvidenceOptions, cluster: Cluster, record: UpgradeRecord, pods: PodSnapshot[], opener: CloudOpener = openCloud): Promise<DrainEvidence> {
+  static async open(o: EvidenceOptions, cluster: Cluster, record: UpgradeRecord | undefined, pods: PodSnapshot[], opener: CloudOpener = openCloud): Promise<DrainEvidence> {
     const regionFromCluster = async () => {
       const node = pods.find((p) => p.node)?.node;
       return node ? regionFromNodeLabels(await cluster.nodeLabels(node)) : undefined;
@@ -87,6 +87,8 @@ export class DrainEvidence {
     const ev = 'cloud' in opened ? new DrainEvidence(o, opened.cloud, undefined) : new DrainEvidence(o, undefined, opened.off);
     if (o.requireEvidence) {
       if (!ev.cloud) throw new ConfigError(`--require-evidence: the drain evidence is off: ${ev.off}; nothing was changed`);
+      // Before an upgrade is recorded (an undo about to start) there are no CLBs to read yet.
+      if (!record) return ev;
       try {
         await ev.loadBalancers(await ev.serviceListeners(cluster, record).then((ls) => ls.flatMap((l) => (l.lbId ? [l.lbId] : []))));
       } catch (e) {

@@ -2,7 +2,7 @@
 // back conditionally on the version read; a conflict (another walk of the same StatefulSet's
 // history, a colleague's edit) reads again and applies the change again, so no entry is lost.
 import { GateError } from '../core/errors.js';
-import { HISTORY_LABEL, decodeHistory, encodeHistory, historyConfigMapName, withEntry, type HistoryEntry } from '../core/history.js';
+import { HISTORY_LABEL, decodeHistory, historyConfigMapName, historyPatch, takenNumbers, withEntry, type DecodedHistory, type HistoryEntry } from '../core/history.js';
 import type { UpgradeRecord } from '../core/upgrade.js';
 import { FIELD_MANAGER_NAME, type Cluster, type ConfigMapState } from '../k8s/types.js';
 import type { Ui } from '../ui/terminal.js';
@@ -10,7 +10,7 @@ import type { Ui } from '../ui/terminal.js';
 /** The version last written per cluster and ConfigMap: the next write needs no read when nobody else wrote. */
 const lastWritten = new WeakMap<Cluster, Map<string, ConfigMapState>>();
 
-export async function readHistory(cluster: Cluster, statefulSet: string): Promise<HistoryEntry[]> {
+export async function readHistory(cluster: Cluster, statefulSet: string): Promise<DecodedHistory> {
   const cm = await cluster.readConfigMap(historyConfigMapName(statefulSet));
   return decodeHistory(cm?.data);
 }
@@ -27,9 +27,11 @@ export async function writeHistory(env: { cluster: Cluster; ui: Ui }, record: Up
   try {
     let state = cache.get(name) ?? (await cluster.readConfigMap(name));
     for (let attempt = 1; ; attempt++) {
-      const entries = withEntry(decodeHistory(state?.data), record, change);
+      const live = decodeHistory(state?.data);
+      const entries = withEntry(live.entries, record, change, takenNumbers(live));
       try {
-        state = await cluster.writeConfigMap(name, state?.resourceVersion, encodeHistory(entries, state?.data), { [HISTORY_LABEL]: record.statefulSet, 'app.kubernetes.io/managed-by': FIELD_MANAGER_NAME });
+        // A merge patch of our keys and labels only: whatever else is on the ConfigMap stays.
+        state = await cluster.writeConfigMap(name, state?.resourceVersion, historyPatch(entries, state?.data), { [HISTORY_LABEL]: record.statefulSet, 'app.kubernetes.io/managed-by': FIELD_MANAGER_NAME });
         cache.set(name, state);
         return;
       } catch (e) {
@@ -40,7 +42,7 @@ export async function writeHistory(env: { cluster: Cluster; ui: Ui }, record: Up
   } catch (e) {
     cache.delete(name);
     const what = `could not write the upgrade history (configmap "${name}"): ${(e as Error).message}`;
-    if (required) throw new GateError(`${what}. Nothing was deleted or scaled down: the confirmation must be on record first. Let the user write it (docs/rbac.yaml), then run the same command again`);
+    if (required) throw new GateError(`${what}. Nothing was deleted or scaled down: the confirmation must be on record first. Fix what stops the write (for a permission, see docs/rbac.yaml), then run the same command again`);
     env.ui.warn(what);
   }
 }

@@ -43,13 +43,14 @@ export async function rollBack(ctx: WalkContext, name: string, dryRun: boolean, 
     if (!(await ui.confirm(`Roll back "${name}"?`))) throw new CancelledError('not rolled back; nothing changed');
     const sts = await cluster.patchStatefulSet(name, up.sts.resourceVersion, change);
     ui.info(`template of statefulset "${name}" back at revision ${original}`);
-    await writeHistory(ctx, back, (e) => ({ ...e, rollback: { at: back.rollback!.at, by: who } }));
     await audit(ctx, sts, 'RolledBack', `by ${who}: template back to revision ${original}; walking back ${podNames(name, back.batches.flatMap((b) => b.ordinals))}`);
   }
   if (dryRun) return printPlan(ui, await planNextBatch(cluster, up, now()));
-  // Every run of the walk back, also one after a crash: both steps below are idempotent.
+  // Every run of the walk back, also one after a crash: the steps below are idempotent.
   const seen = await observed(cluster, name, 30_000);
   up = { ...seen, record: (await readUpgrade(cluster, name)).record };
+  const turned = up.record.rollback!;
+  await writeHistory(ctx, up.record, (e) => (e.rollback ? e : { ...e, rollback: { at: turned.at, by: turned.by } }));
   if (seen.sts.updateRevision && seen.sts.updateRevision !== up.record.targetRevision) {
     // The controller reuses an equal revision; should it name the same template anew, pods must reach that one.
     const same = JSON.stringify(await cluster.revisionPatch(seen.sts.updateRevision)) === JSON.stringify(await cluster.revisionPatch(up.record.targetRevision!));

@@ -113,7 +113,10 @@ async function preflightAndStart(o: StartPlan, cluster: Cluster, ui: Ui, now: ()
     }
     const same = o.images.every((i) => record.targetImages.some((t) => t.name === i.name && t.image === i.image));
     // Run again after a crash, `start` picks up its own unfinished work; anything else is refused.
-    if (same && record.batches.every((b) => b.phase === 'pending') && !record.finish && !record.rollback) return waitForSurge(o, cluster, ui, record);
+    if (same && record.batches.every((b) => b.phase === 'pending') && !record.finish && !record.rollback) {
+      if (o.dryRun) return printPlan(ui, [{ request: `record the update revision on statefulset "${o.name}" and wait until surge pods ${podNames(o.name, surgeOrdinals(record))} are Running and Ready at it (the start is recorded already)` }]);
+      return waitForSurge(o, cluster, ui, record);
+    }
     throw new GateError(`an upgrade is already recorded on statefulset "${o.name}"; continue it with: kubectl zerolossupgrade next ${o.name}`);
   }
   if (sts.replicas === 0) throw new GateError(`statefulset "${o.name}" has 0 replicas: there is nothing to walk. Scale it up, or change its template directly`);

@@ -27,7 +27,7 @@ const imagesText = (images: ContainerImage[]) => images.map((c) => `${c.name}=${
  * that upgrade (someone changed the template: say where to go), or when it is there already.
  */
 export async function undoTarget(cluster: Cluster, name: string, toRevision?: string): Promise<UndoTarget> {
-  const [history, { sts, pods }] = await Promise.all([readHistory(cluster, name), cluster.readStatefulSetWithPods(name)]);
+  const [{ entries: history }, { sts, pods }] = await Promise.all([readHistory(cluster, name), cluster.readStatefulSetWithPods(name)]);
   const settled = settledRevision(sts, pods);
   if ('problem' in settled) throw new GateError(`statefulset "${name}" is not settled: ${settled.problem}. Every replica must be Running and Ready on one revision before it is walked back`);
   if (sts.updateRevision && sts.updateRevision !== settled.revision) {

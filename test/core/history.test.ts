@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { HISTORY_KEEP, decodeHistory, encodeHistory, entryOf, evidenceLine, fitHistory, historyConfirmation, withBatch, withEntry, type HistoryEntry } from '../../src/core/history.js';
+import { HISTORY_KEEP, decodeHistory, entryOf, evidenceLine, fitHistory, historyConfirmation, historyPatch, takenNumbers, withBatch, withEntry, type HistoryEntry } from '../../src/core/history.js';
 import { RECORD_VERSION, advance, planBatches, rollbackRecord, type UpgradeRecord } from '../../src/core/upgrade.js';
 
 const record = (overrides: Partial<UpgradeRecord> = {}): UpgradeRecord => ({
@@ -66,7 +66,7 @@ describe('history bounds', () => {
     expect(h.map((e) => e.number)).toEqual(Array.from({ length: HISTORY_KEEP }, (_, i) => i + 4));
   });
 
-  it('over its size drops older upgrades first, then folds batches that say the same thing, never a forced or undrained one', () => {
+  it('over its size folds batches that say the same thing, never a forced or undrained one, and keeps older upgrades when that suffices', () => {
     const n = 400;
     const r = record({ originalReplicas: n, batches: planBatches(0, n, 1) });
     let e = withEntry([], record({ startedAt: 'older' }), (x) => x)[0]!;
@@ -76,8 +76,8 @@ describe('history bounds', () => {
     const full = [older, e];
     const bytes = JSON.stringify(e).length;
     const fitted = fitHistory(full, e.number, Math.floor(bytes / 2));
-    expect(fitted.map((x) => x.number)).toEqual([e.number]);
-    const batches = fitted[0]!.batches;
+    expect(fitted.map((x) => x.number)).toEqual([older.number, e.number]);
+    const batches = fitted[1]!.batches;
     expect(JSON.stringify(fitted).length).toBeLessThan(bytes / 2);
     expect(batches.length).toBeLessThan(n);
     // Every ordinal still accounted for, in order, and the forced and the undrained ones stand alone.
@@ -108,19 +108,75 @@ describe('history bounds', () => {
     const r = record({ originalReplicas: n, batches: planBatches(0, n, 1) });
     let h = withEntry([], r, (x) => x);
     for (let i = 0; i < n; i++) h = withEntry(h, r, (e) => walked(e, r, i, 'alice', 'evidence'));
-    expect(Object.entries(encodeHistory(h)).reduce((n, [k, v]) => n + k.length + v.length, 0)).toBeLessThan(512 * 1024);
+    expect(Object.entries(historyPatch(h)).reduce((n, [k, v]) => n + k.length + (v ?? '').length, 0)).toBeLessThan(512 * 1024);
     expect(h[0]!.omittedBatches).toBeUndefined();
   }, 60_000);
 });
 
 describe('history encoding', () => {
-  it('one key per upgrade, read back oldest first', () => {
+  it('one key per upgrade, read back oldest first; a patch names only what changed', () => {
     const h = withEntry(withEntry([], record(), (e) => e), record({ startedAt: 'later' }), (e) => e);
-    const data = encodeHistory(h);
+    const data = historyPatch(h) as Record<string, string>;
     expect(Object.keys(data)).toEqual(['upgrade-1', 'upgrade-2']);
-    expect(decodeHistory({ ...data, unrelated: 'x' })).toEqual(h);
+    expect(decodeHistory({ ...data, unrelated: 'x' })).toEqual({ entries: h, unreadable: [] });
+    const changed = withEntry(h, record(), (e) => ({ ...e, outcome: 'finished' }));
+    expect(Object.keys(historyPatch(changed, data))).toEqual(['upgrade-1']);
   });
-  it.each([[{ 'upgrade-1': '{' }, /not valid JSON/], [{ 'upgrade-1': '{"number":1}' }, /incomplete/]])('refuses %j', (data, message) => {
-    expect(() => decodeHistory(data)).toThrow(message);
+
+  it('removes an entry left out by the bounds, and never a key that is not one of its entries', () => {
+    const h = withEntry([], record(), (e) => e);
+    const live = { ...(historyPatch(h) as Record<string, string>), 'upgrade-7': JSON.stringify({ ...h[0], number: 7 }), note: 'kept', 'upgrade-policy': 'weekends only' };
+    const patch = historyPatch(h.slice(0, 0).concat(h), live);
+    expect(patch).toEqual({ 'upgrade-7': null });
+  });
+
+  it('an entry that does not read (edited by hand) is left as it is, and its number is not reused', () => {
+    const live = { 'upgrade-1': '{', 'upgrade-policy': 'weekends only' };
+    const read = decodeHistory(live);
+    expect(read).toEqual({ entries: [], unreadable: ['upgrade-1', 'upgrade-policy'] });
+    const h = withEntry(read.entries, record(), (e) => e, takenNumbers(read));
+    expect(h[0]!.number).toBe(2);
+    expect(Object.keys(historyPatch(h, live))).toEqual(['upgrade-2']);
+  });
+});
+
+describe('a batch confirmed again', () => {
+  it('keeps the earlier confirmation (the drain was undone and confirmed anew; pods may have left under either)', () => {
+    const r = record();
+    let e = withEntry([], r, (x) => withBatch(x, r, 0, { drainedAt: 'd0', confirmation: confirmation('alice', 'forced-after-timeout', false) }))[0]!;
+    e = withBatch(e, r, 0, { drainedAt: 'd1', confirmation: confirmation('bob') });
+    e = withBatch(e, r, 0, { drainedAt: 'd1', confirmation: confirmation('bob') });
+    expect(e.batches).toHaveLength(1);
+    expect(e.batches[0]!.confirmation!.by).toBe('bob');
+    expect(e.batches[0]!.superseded!.map((c) => [c.by, c.how])).toEqual([['alice', 'forced-after-timeout']]);
+  });
+});
+
+describe('folding', () => {
+  it('folds the current upgrade before older upgrades are dropped', () => {
+    const n = 300;
+    const r = record({ originalReplicas: n, batches: planBatches(0, n, 1) });
+    let h: HistoryEntry[] = [];
+    for (let i = 0; i < 3; i++) h = withEntry(h, record({ startedAt: `older-${i}` }), (x) => ({ ...x, outcome: 'finished' }));
+    let e = withEntry(h, r, (x) => x).at(-1)!;
+    for (let i = 0; i < n; i++) e = walked(e, r, i, 'alice', 'evidence');
+    const full = [...h, e];
+    const fitted = fitHistory(full, e.number, Math.floor(JSON.stringify(full).length / 3));
+    expect(fitted.map((x) => x.number)).toEqual([1, 2, 3, 4]);
+    expect(fitted.at(-1)!.batches.length).toBeLessThan(n);
+  });
+
+  it('never folds a confirmation the evidence did not back (the person overrode it)', () => {
+    const r = record({ originalReplicas: 4, batches: planBatches(0, 4, 1) });
+    let e = withEntry([], r, (x) => x)[0]!;
+    for (let i = 0; i < 4; i++) {
+      const evidence = i === 1 ? '0 of 1 pods drained (3 zero points of 60s); gw-1 not-yet (12 connections)' : '1 of 1 pods drained (3 zero points of 60s)';
+      e = withBatch(e, r, i, { drainedAt: `d${i}`, confirmation: { ...confirmation('alice'), evidence }, rebuiltAt: `b${i}`, restoredAt: `r${i}` });
+    }
+    const fitted = fitHistory([e], e.number, 10)[0]!;
+    // Folded as far as it goes, then the oldest left out: the override never merged into a fold.
+    expect([...fitted.batches.map((b) => b.confirmation!.evidence)].every((ev) => ev !== 'every pod drained by the evidence')).toBe(true);
+    const withOverride = fitHistory([e], e.number, JSON.stringify(e).length - 50)[0]!;
+    expect(withOverride.batches.map((b) => b.ordinals)).toEqual(['0', '1', '2-3']);
   });
 });

@@ -141,7 +141,7 @@ const scenarios: Record<string, Scenario> = {
     lease: 'absent',
     check: async (c) => expect(c.after.service?.[RS_WEIGHT]).toContain('"weight":0'),
   },
-  'update configmaps': {
+  'patch configmaps': {
     setup: 'started',
     command: (n) => ['next', n, ...walk],
     code: 1,

@@ -310,12 +310,15 @@ export class FakeCluster implements Cluster {
     return cm ? { data: { ...cm.data }, resourceVersion: cm.resourceVersion } : undefined;
   }
 
-  async writeConfigMap(name: string, resourceVersion: string | undefined, data: Record<string, string>, labels: Record<string, string>) {
+  async writeConfigMap(name: string, resourceVersion: string | undefined, data: Record<string, string | null>, labels: Record<string, string>) {
     this.calls.push(`write configmap ${name}`);
     if (this.configMapError) throw this.configMapError;
     const current = this.configMaps.get(name);
     if ((current && current.resourceVersion !== resourceVersion) || (!current && resourceVersion)) throw Object.assign(new Error('conflict'), { status: 409 });
-    const cm = { data: { ...data }, labels, resourceVersion: String(++this.rv) };
+    // A merge patch: keys not named stay, null removes one; labels merge.
+    const merged: Record<string, string> = { ...(current?.data ?? {}) };
+    for (const [k, v] of Object.entries(data)) if (v === null) delete merged[k]; else merged[k] = v;
+    const cm = { data: merged, labels: { ...(current?.labels ?? {}), ...labels }, resourceVersion: String(++this.rv) };
     this.configMaps.set(name, cm);
     return { data: { ...cm.data }, resourceVersion: cm.resourceVersion };
   }

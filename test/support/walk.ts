@@ -44,7 +44,7 @@ export async function ok(c: FakeCluster, args: string[]) {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests read deep into the record
 export const recordOf = (c: FakeCluster): any => (c.sts!.annotations[RECORD] ? decodeRecord(c.sts!.annotations[RECORD]!) : undefined);
 /** The upgrade history the walk wrote, oldest first. */
-export const historyOf = (c: FakeCluster, name = c.sts!.name) => decodeHistory(c.configMaps.get(historyConfigMapName(name))?.data);
+export const historyOf = (c: FakeCluster, name = c.sts!.name) => decodeHistory(c.configMaps.get(historyConfigMapName(name))?.data).entries;
 
 /** A terminal that answers yes, and "stop to soak" between batches: one batch per run. */
 const soak: Ui = { ...makeUi({ yes: true }, fakeIo()), choose: async () => 'soak' as never };

@@ -447,6 +447,45 @@ describe('undo of a finished upgrade', () => {
     expect(c.mutations).toEqual(before);
   });
 
+  it('run again after it stopped, rollback continues the walk back (it does not turn it around)', async () => {
+    const { c, evictions } = cluster();
+    const v1 = c.pods[0]!.revision;
+    await finished(c, 'gw:2');
+    evictions.length = 0;
+    // The walk back stops after one batch (soak), then the same command again.
+    const { runRollback, validateRollbackOptions } = await import('../../src/commands/rollback.js');
+    const soak = { ...makeUi({ yes: true }, fakeIo()), choose: async () => 'soak' as never };
+    const o = validateRollbackOptions({ statefulset: 'gw', 'min-drain': '0s', timeout: '1s', 'force-unlock': false, 'dry-run': false, 'cloud-credentials': 'off', 'require-evidence': false, 'zero-points': 3, 'drain-timeout': '1s', 'force-after-timeout': false, 'evidence-interval': '1s', batch: 1, force: false, 'clb-backend-quota': 200 });
+    await runRollback(o, c, soak, () => new Date(), async () => ({ off: 'off' }));
+    expect(c.pods.filter((p) => p.revision === v1).map((p) => p.name)).toEqual(['gw-0', 'gw-3']); // gw-3: the surge pod
+    const again = await ok(c, ['rollback', 'gw', ...DRAIN]);
+    expect(again.err).toContain('the walk back of upgrade 1 is under way: continuing it');
+    await ok(c, ['finish', 'gw', ...DRAIN]);
+    expect(c.pods.map((p) => p.revision)).toEqual([v1, v1, v1]);
+    expectDrainedEvictions(evictions, 3);
+  });
+
+  it('with an autoscaler, --force walks back as start --force does', async () => {
+    const { c } = cluster();
+    await finished(c, 'gw:2');
+    c.hpas = ['gw-hpa'];
+    const refused = await run(c, ['rollback', 'gw', ...DRAIN]);
+    expect(refused.code).toBe(3);
+    expect(refused.err).toContain('pass --force');
+    await ok(c, ['rollback', 'gw', '--force', ...DRAIN]);
+    expect(recordOf(c).undo).toEqual({ upgrade: 1 });
+  });
+
+  it('--require-evidence without credentials is refused before the template changes', async () => {
+    const { c } = cluster();
+    await finished(c, 'gw:2');
+    const before = [...c.mutations];
+    const r = await run(c, ['rollback', 'gw', '--yes', '--min-drain', '0s', '--require-evidence', '--cloud-credentials', 'off']);
+    expect(r.code).not.toBe(0);
+    expect(r.err).toContain('--require-evidence: the drain evidence is off');
+    expect(c.mutations).toEqual(before);
+  });
+
   it('--dry-run prints the patch to the old template and changes nothing', async () => {
     const { c } = cluster();
     await finished(c, 'gw:2');
@@ -524,5 +563,23 @@ describe('the check before each eviction', () => {
     await ok(behind, ['next', 'gw', ...DRAIN]);
     expect(evicting(behind).filter((x) => x === 'readStatefulSet gw')).toHaveLength(0);
     expect(evicting(behind).filter((x) => x === 'readStatefulSetWithPods gw').length).toBeGreaterThanOrEqual(3);
+  });
+});
+
+describe('start --dry-run of a start that did not finish', () => {
+  it('says what it would do and writes nothing', async () => {
+    const { c } = cluster();
+    await ok(c, ['start', 'gw', '--image', 'gw=gw:2']);
+    // As if the start died before recording the revision.
+    const r = recordOf(c);
+    delete r.targetRevision;
+    const { encodeRecord } = await import('../../src/core/upgrade.js');
+    c.sts = { ...c.sts!, annotations: { ...c.sts!.annotations, [RECORD]: encodeRecord(r) } };
+    c.configMaps.clear();
+    const before = [...c.mutations];
+    const out = await ok(c, ['start', 'gw', '--image', 'gw=gw:2', '--dry-run']);
+    expect(out.out).toContain('the start is recorded already');
+    expect(c.mutations).toEqual(before);
+    expect(c.configMaps.size).toBe(0);
   });
 });
