@@ -1,5 +1,6 @@
 // --dry-run: the exact requests a command would send, in order, computed by the same code that
 // sends them; nothing is changed and no lock is taken.
+import { historyConfigMapName } from '../core/history.js';
 import { RS_WEIGHT_ANNOTATION, mergeWeights } from '../core/rs-weight.js';
 import { RECORD_ANNOTATION, advance, capturePriors, currentBatchIndex, drainedOrdinals, encodeRecord, surgeOrdinals, weightChange, type UpgradeRecord } from '../core/upgrade.js';
 import { onRevision } from '../core/workload.js';
@@ -57,12 +58,16 @@ export async function planNextBatch(cluster: Cluster, up: Upgrade, now: Date): P
   }
   const confirming = ['pending', 'drained', 'confirmed'].includes(batch.phase);
   steps.push(...(await servicePatches(cluster, r, [], planned)));
-  if (confirming) steps.push({ request: `wait --min-drain, then ask the operator to confirm weight 0 and drained connections for ordinals ${batch.ordinals.join(', ')}` });
+  if (confirming) {
+    steps.push({ request: `wait --min-drain, then ask the operator to confirm weight 0 and drained connections for ordinals ${batch.ordinals.join(', ')}` });
+    steps.push({ request: `PATCH configmap ${historyConfigMapName(up.sts.name)} (merge): who confirmed, how and on what evidence, before any eviction` });
+  }
   // From `deleting` on, only the recorded pods leave, and only while they are still those pods.
   const leaving = up.pods.filter((p) => batch.ordinals.includes(p.ordinal) && !p.deleting && !onRevision(p, up.record.targetRevision) && (confirming || batch.deleted?.some((d) => d.uid === p.uid)));
   for (const p of leaving) steps.push({ request: `POST pods/${p.name}/eviction`, body: { deleteOptions: { preconditions: { uid: p.uid } } } });
   if (batch.phase !== 'rebuilt') steps.push({ request: `wait until ${batch.ordinals.map((o) => `${up.sts.name}-${o}`).join(', ')} are Running and Ready at revision ${up.record.targetRevision}` });
   steps.push(...(await servicePatches(cluster, r, batch.ordinals, planned)).map((s) => ({ ...s, request: `${s.request} (restore)` })));
+  steps.push({ request: `PATCH configmap ${historyConfigMapName(up.sts.name)} (merge): rebuilt and restored at` });
   return steps;
 }
 
@@ -75,10 +80,12 @@ export async function planRetire(cluster: Cluster, up: Upgrade, now: Date): Prom
     const r = up.record.finish ? up.record : { ...up.record, finish: { phase: 'drained' as const, drainedAt: now.toISOString() } };
     steps.push(...(await servicePatches(cluster, r, [], planned)));
     steps.push({ request: `wait --min-drain, then ask the operator to confirm the surge pods ${surge.map((o) => `${up.sts.name}-${o}`).join(', ')} are drained` });
+    steps.push({ request: `PATCH configmap ${historyConfigMapName(up.sts.name)} (merge): who confirmed the surge pods' drain, before the scale-down` });
     steps.push(stsPatchStep(up.sts.name, up.sts.resourceVersion, { replicas: up.record.originalReplicas }));
   }
   const retired = up.record.finish || surge.length === 0 ? up.record : { ...up.record, finish: { phase: 'scaled' as const, drainedAt: now.toISOString() } };
   steps.push(...(await servicePatches(cluster, retired, drainedOrdinals(retired), planned)));
+  steps.push({ request: `PATCH configmap ${historyConfigMapName(up.sts.name)} (merge): how the upgrade ended, when and by whom` });
   steps.push(recordStep(up, null));
   return steps;
 }

@@ -210,10 +210,12 @@ describe('--dry-run', () => {
       '{"defaultWeight":10,"groups":[{"key":{"proto":"TCP","port":80},"statefulSets":[{"name":"gw","weights":[{"weight":0,"podIndexes":[0]}]}]}]}',
     );
     expect(lines[5]).toMatch(/^3\. wait --min-drain, then ask the operator/);
-    expect(lines[6]).toBe('4. POST pods/gw-0/eviction');
-    expect(JSON.parse(lines[7]!)).toEqual({ deleteOptions: { preconditions: { uid: 'uid-0' } } });
-    expect(lines[9]).toBe('6. PATCH service gw (merge) (restore)');
-    expect(JSON.parse(lines[10]!).metadata.annotations['service.cloud.tencent.com/lb-rs-weight']).toBeNull();
+    expect(lines[6]).toBe('4. PATCH configmap zerolossupgrade-history-gw (merge): who confirmed, how and on what evidence, before any eviction');
+    expect(lines[7]).toBe('5. POST pods/gw-0/eviction');
+    expect(JSON.parse(lines[8]!)).toEqual({ deleteOptions: { preconditions: { uid: 'uid-0' } } });
+    expect(lines[10]).toBe('7. PATCH service gw (merge) (restore)');
+    expect(JSON.parse(lines[11]!).metadata.annotations['service.cloud.tencent.com/lb-rs-weight']).toBeNull();
+    expect(lines[12]).toBe('8. PATCH configmap zerolossupgrade-history-gw (merge): rebuilt and restored at');
   });
 });
 
