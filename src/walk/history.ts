@@ -1,7 +1,7 @@
 // Writes the upgrade history ConfigMap as the walk goes: read, change the upgrade's entry, write
 // back conditionally on the version read; a conflict (another walk of the same StatefulSet's
 // history, a colleague's edit) reads again and applies the change again, so no entry is lost.
-import { GateError } from '../core/errors.js';
+import { CliError, GateError } from '../core/errors.js';
 import { HISTORY_LABEL, decodeHistory, historyConfigMapName, historyPatch, takenNumbers, withEntry, type DecodedHistory, type HistoryEntry } from '../core/history.js';
 import type { UpgradeRecord } from '../core/upgrade.js';
 import { FIELD_MANAGER_NAME, type Cluster, type ConfigMapState } from '../k8s/types.js';
@@ -42,7 +42,11 @@ export async function writeHistory(env: { cluster: Cluster; ui: Ui }, record: Up
   } catch (e) {
     cache.delete(name);
     const what = `could not write the upgrade history (configmap "${name}"): ${(e as Error).message}`;
-    if (required) throw new GateError(`${what}. Nothing was deleted or scaled down: the confirmation must be on record first. Fix what stops the write (for a permission, see docs/rbac.yaml), then run the same command again`);
+    if (required) {
+      const message = `${what}. Nothing was deleted or scaled down: the confirmation must be on record first. Fix what stops the write (for a permission, see docs/rbac.yaml), then run the same command again`;
+      // A refusal of the API keeps its exit code (1, as every other API refusal); anything else is the gate.
+      throw e instanceof CliError ? new CliError(message, e.exitCode) : new GateError(message);
+    }
     env.ui.warn(what);
   }
 }

@@ -4,6 +4,7 @@
 import { PatchStrategy, PolicyV1Api, setHeaderOptions } from '@kubernetes/client-node';
 import { describe, expect, inject, it } from 'vitest';
 import { RS_WEIGHT } from '../../sim/lb-weights.js';
+import { decodeRecord } from '../../src/core/upgrade.js';
 import { until, type Workload } from '../../sim/scenarios.js';
 import { adminClients, expectDeletionsDrained, onTerminal, runPlugin, useSimulator } from './support.js';
 
@@ -71,7 +72,7 @@ describe('every release and every way out', () => {
       [2, 'finished', 'gw:3'],
       [1, 'finished', 'gw:2'],
     ]);
-    expect(history.slice(1).map((e) => e.toRevision).reverse()).toEqual(revisionsSeen.map((h) => `gw-${h}`));
+    expect(history.slice(1).map((e) => e.toRevision).reverse()).toEqual(revisionsSeen);
     for (const e of history.slice(1)) {
       expect(e.batches.map((b) => b.ordinals)).toEqual(['0', '1', '2']);
       for (const b of e.batches) expect(b.confirmation).toMatchObject({ by: 'zlu-operator', how: 'yes' });
@@ -157,8 +158,8 @@ describe('every release and every way out', () => {
     const running = runPlugin(['next', 'gw', '-n', w.namespace, ...drain, '--timeout', '90s']);
     // While the budget refuses: still drained, nothing deleted.
     await until('the walk to wait on the budget', 60_000, async () => {
-      const r = JSON.parse((await apps.readNamespacedStatefulSet({ name: 'gw', namespace: w.namespace })).metadata!.annotations![RECORD]!);
-      return r.batches[0].phase === 'deleting';
+      const r = decodeRecord((await apps.readNamespacedStatefulSet({ name: 'gw', namespace: w.namespace })).metadata!.annotations![RECORD]!);
+      return r.batches[0]!.phase === 'deleting';
     });
     await new Promise((r) => setTimeout(r, 4000));
     expect(deletionsIn(w)).toEqual([]);

@@ -5,6 +5,7 @@
 // walk, and the simulated CLB never had a pod deleted while it gave that pod weight.
 import { describe, expect, it } from 'vitest';
 import { RS_WEIGHT } from '../../sim/lb-weights.js';
+import { decodeRecord } from '../../src/core/upgrade.js';
 import { type Workload } from '../../sim/scenarios.js';
 import { adminClients, expectDeletionsDrained, runPlugin, runUntil, useSimulator } from './support.js';
 
@@ -18,7 +19,7 @@ describe('crash and resume at every phase boundary', () => {
   const { apps, core } = adminClients();
   const record = async (w: Workload) => {
     const text = (await apps.readNamespacedStatefulSet({ name: w.name, namespace: w.namespace })).metadata?.annotations?.[RECORD];
-    return text ? JSON.parse(text) : undefined;
+    return text ? decodeRecord(text) : undefined;
   };
   const complete = async (args: string[]) => {
     const r = await runPlugin(args);

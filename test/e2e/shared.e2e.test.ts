@@ -4,6 +4,7 @@
 // judge every deletion: the simulator's CLB audit and a replay of the API's own watch events.
 import { PatchStrategy, setHeaderOptions, type V1Service } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
+import { decodeRecord } from '../../src/core/upgrade.js';
 import { RS_WEIGHT } from '../../sim/lb-weights.js';
 import { runLoad, type LoadRun } from '../../sim/load.js';
 import { BENCH_LOAD, loadBalancerService, sleep, statefulSet, until, type Workload } from '../../sim/scenarios.js';
@@ -193,7 +194,7 @@ describe('safe while others change the cluster', () => {
     const r = await plugin(w.namespace, ['next', 'gw', ...drain], 3);
     expect(r.stderr).toContain('error: statefulset "gw" now has updateStrategy RollingUpdate');
     expect((await core.readNamespacedService({ name: 'gw', namespace: w.namespace })).metadata!.resourceVersion).toBe(svc);
-    const record = JSON.parse((await apps.readNamespacedStatefulSet({ name: 'gw', namespace: w.namespace })).metadata!.annotations![RECORD]!);
-    expect(record.batches[1].phase).toBe('pending');
+    const record = decodeRecord((await apps.readNamespacedStatefulSet({ name: 'gw', namespace: w.namespace })).metadata!.annotations![RECORD]!);
+    expect(record.batches[1]!.phase).toBe('pending');
   });
 });
