@@ -44,8 +44,10 @@ export async function writeHistory(env: { cluster: Cluster; ui: Ui }, record: Up
     const what = `could not write the upgrade history (configmap "${name}"): ${(e as Error).message}`;
     if (required) {
       const message = `${what}. Nothing was deleted or scaled down: the confirmation must be on record first. Fix what stops the write (for a permission, see docs/rbac.yaml), then run the same command again`;
-      // A refusal of the API keeps its exit code (1, as every other API refusal); anything else is the gate.
-      throw e instanceof CliError ? new CliError(message, e.exitCode) : new GateError(message);
+      // A refusal of the API keeps its exit code (1, as every other API refusal); anything else is
+      // the gate. By shape, not class: the Kubernetes layer is a bundle of its own.
+      const code = (e as { exitCode?: unknown }).exitCode;
+      throw typeof code === 'number' ? new CliError(message, code) : new GateError(message);
     }
     env.ui.warn(what);
   }

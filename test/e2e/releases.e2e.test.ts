@@ -78,7 +78,8 @@ describe('every release and every way out', () => {
       for (const b of e.batches) expect(b.confirmation).toMatchObject({ by: 'zlu-operator', how: 'yes' });
     }
     const table = (await plugin(w, ['history', 'gw'])).stdout;
-    expect(table.indexOf('gw=gw:5')).toBeLessThan(table.indexOf('gw=gw:2'));
+    expect(table.indexOf('app=gw:5')).toBeGreaterThan(-1);
+    expect(table.indexOf('app=gw:5')).toBeLessThan(table.indexOf('app=gw:2'));
     const detail = (await plugin(w, ['history', 'gw', '--upgrade', '4'])).stdout;
     expect(detail).toContain('Upgrade 4 of statefulset gw: rolled back');
     expect(detail).toMatch(/Rolled back: 20\d\d-.* by zlu-operator/);
