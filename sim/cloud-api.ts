@@ -62,6 +62,8 @@ export class CloudApi {
   hideMonitorPoints?: (lanIp: string, port: number) => boolean;
   /** Listener attributes DescribeListeners reports, over the defaults (session persistence, rescheduling...). */
   listenerAttributes: Params = {};
+  /** How long each answer takes, as the network and the API do in the cloud (0: at once). */
+  latencyMs = 0;
   /** Tencent Cloud's documented default limit, per action: more requests in one second are refused. */
   requestsPerSecond = 20;
   private readonly recent = new Map<string, number[]>();
@@ -106,8 +108,12 @@ export class CloudApi {
           const err = e instanceof ApiError ? e : new ApiError('InternalError', (e as Error).message);
           response = { Error: { Code: err.code, Message: err.message } };
         }
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ Response: { ...response, RequestId: requestId } }));
+        const answer = () => {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ Response: { ...response, RequestId: requestId } }));
+        };
+        if (this.latencyMs > 0) setTimeout(answer, this.latencyMs);
+        else answer();
       });
     });
     await new Promise<void>((r) => this.server!.listen(port, host, r));
