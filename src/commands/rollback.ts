@@ -53,7 +53,7 @@ export async function runRollback(o: RollbackOptions, cluster: Cluster, ui: Ui, 
   // A walk back of a finished upgrade already under way: the same command continues it.
   const up = await readUpgrade(cluster, o.name);
   if (up.record.undo && !up.record.rollback) {
-    ui.info(`the walk back of upgrade ${up.record.undo.upgrade} is under way: continuing it`);
+    ui.info(`the walk back${up.record.undo.upgrade !== undefined ? ` of upgrade ${up.record.undo.upgrade}` : ''} to revision ${up.record.targetRevision ?? '-'} is under way: continuing it`);
     if (o.dryRun) return printPlan(ui, await planNextBatch(cluster, up, now()));
     return underLock(o, cluster, ui, now, opener, (ctx) => walkRemaining(ctx, o.name, o.maxBatches));
   }

@@ -102,7 +102,7 @@ export function newEntry(entries: HistoryEntry[], r: UpgradeRecord, taken: numbe
   return {
     number: Math.max(0, ...entries.map((e) => e.number), ...taken) + 1,
     kind: r.undo ? 'undo' : 'upgrade',
-    ...(r.undo ? { undoOf: r.undo.upgrade } : {}),
+    ...(r.undo?.upgrade !== undefined ? { undoOf: r.undo.upgrade } : {}),
     statefulSet: r.statefulSet,
     startedAt: r.startedAt,
     startedBy: r.startedBy,
@@ -132,6 +132,8 @@ export function withBatch(e: HistoryEntry, r: UpgradeRecord, index: number, fiel
   const walk = r.rollback ? 'back' : 'forward';
   const number = index + 1;
   const at = e.batches.findIndex((b) => b.walk === walk && b.number === number && !b.folded);
+  // Folded already (the bound folded it in the write before a crash): its story is in that line.
+  if (at < 0 && e.batches.some((b) => b.walk === walk && b.folded && number >= b.number && number < b.number + b.folded)) return e;
   const had = at >= 0 ? e.batches[at]! : undefined;
   // A new confirmation of a batch already confirmed keeps the earlier one (a rerun writing the same one does not).
   const earlier = had?.confirmation && fields.confirmation && JSON.stringify(had.confirmation) !== JSON.stringify(fields.confirmation) ? [...(had.superseded ?? []), had.confirmation] : had?.superseded;
@@ -143,8 +145,10 @@ export function withBatch(e: HistoryEntry, r: UpgradeRecord, index: number, fiel
 const size = (entries: HistoryEntry[]) => entries.reduce((n, e) => n + JSON.stringify(e).length + KEY_PREFIX.length + 8, 0);
 
 /** Two neighbouring batches say the same thing: confirmed by one person the same way, drained, both walked through. */
+/** What a folded line says when its batches' evidence lines differed but each found every pod drained. */
+const FOLDED_EVIDENCE = 'every pod drained by the evidence';
 /** Evidence that found every pod drained ("N of N pods drained ..."), or none at all. */
-const evidenceDrained = (e?: string) => e === undefined || /^(\d+) of \1 pods drained/.test(e);
+const evidenceDrained = (e?: string) => e === undefined || e === FOLDED_EVIDENCE || /^(\d+) of \1 pods drained/.test(e);
 
 function foldable(a: HistoryBatch, b: HistoryBatch): boolean {
   const clean = (x: HistoryBatch) =>
@@ -153,7 +157,7 @@ function foldable(a: HistoryBatch, b: HistoryBatch): boolean {
 }
 
 function fold(a: HistoryBatch, b: HistoryBatch): HistoryBatch {
-  const evidence = a.confirmation!.evidence === b.confirmation!.evidence ? a.confirmation!.evidence : a.confirmation!.evidence && 'every pod drained by the evidence';
+  const evidence = a.confirmation!.evidence === b.confirmation!.evidence ? a.confirmation!.evidence : a.confirmation!.evidence && FOLDED_EVIDENCE;
   return {
     walk: a.walk,
     number: a.number,

@@ -33,8 +33,8 @@ export interface UpgradeView {
   targetImages: ContainerImage[];
   /** The batch in flight's and the surge pods' confirmations; every earlier one is in `history`. */
   confirmations: (Confirmation & { what: string })[];
-  /** An undo of a finished upgrade: that upgrade's number in the history. */
-  undoOf?: number;
+  /** An undo of a finished upgrade: that upgrade's number in the history (null when not known). */
+  undoOf?: number | null;
 }
 
 export interface StatusView {
@@ -63,7 +63,7 @@ function upgradeView(record: UpgradeRecord): UpgradeView {
     total: record.originalReplicas,
     batch: current < 0 ? null : { index: current + 1, of: record.batches.length, phase: record.batches[current]!.phase },
     targetImages: record.targetImages,
-    ...(record.undo ? { undoOf: record.undo.upgrade } : {}),
+    ...(record.undo ? { undoOf: record.undo.upgrade ?? null } : {}),
     confirmations: [
       ...record.batches.flatMap((b) => (b.confirmation ? [{ ...b.confirmation, what: `ordinals ${b.ordinals.join(', ')}` }] : [])),
       ...(record.finish?.confirmation ? [{ ...record.finish.confirmation, what: 'surge pods' }] : []),

@@ -87,8 +87,8 @@ export interface UpgradeRecord {
   surgePrior?: Priors;
   /** Set when the upgrade was turned back: the walk now returns pods to the original template. */
   rollback?: { at: string; by: string; from: ContainerImage[] };
-  /** Set when this upgrade walks a finished one back: the history number of that upgrade. */
-  undo?: { upgrade: number };
+  /** Set when this upgrade walks a finished one back: the history number of that upgrade, when the history knows it. */
+  undo?: { upgrade?: number };
 }
 
 export class RecordError extends Error {}

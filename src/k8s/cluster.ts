@@ -283,6 +283,11 @@ export class KubeCluster implements Cluster {
   }
 }
 
+/** How long one watch runs before the server ends it and it is listed and watched anew. */
+const WATCH_SECONDS = 60;
+/** How long the first watch of a batch may take to be answered. */
+const WATCH_START_MS = 30_000;
+
 interface Listed<T> {
   items: T[];
   metadata?: { resourceVersion?: string };
@@ -314,8 +319,19 @@ class ListWatch<T extends { metadata?: { name?: string; resourceVersion?: string
     const initial = await this.list();
     for (const o of initial.items) this.byName.set(o.metadata!.name!, o);
     // Established before anything relies on it: a refused watch (403) stops the walk here, before
-    // an eviction, not after one.
-    await this.watch(initial.metadata?.resourceVersion ?? '');
+    // an eviction, not after one; one that never answers, too.
+    let timer: NodeJS.Timeout | undefined;
+    const unanswered = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`the API server did not answer the watch of ${this.what.watch.resource} within ${WATCH_START_MS / 1000}s`)), WATCH_START_MS);
+    });
+    try {
+      await Promise.race([this.watch(initial.metadata?.resourceVersion ?? ''), unanswered]);
+    } catch (e) {
+      this.close();
+      throw e;
+    } finally {
+      clearTimeout(timer);
+    }
     if (this.failure) throw this.failure;
   }
 
@@ -336,6 +352,7 @@ class ListWatch<T extends { metadata?: { name?: string; resourceVersion?: string
 
   close(): void {
     this.closed = true;
+    this.connected = false;
     clearTimeout(this.retry);
     this.abort?.abort();
     this.listeners.clear();
@@ -364,20 +381,23 @@ class ListWatch<T extends { metadata?: { name?: string; resourceVersion?: string
 
   private watch(from: string): Promise<void> {
     const translate = (e: unknown) => translateApiError(e, { ...this.what.watch, namespace: this.what.namespace, server: this.conn.server });
-    let resourceVersion = from;
-    let expired = false;
     let ended = false;
+    // The server ends the watch after WATCH_SECONDS; should it not (a half-open connection), it is
+    // ended here shortly after, and the cache stops counting as current at once.
+    const deadline = setTimeout(() => {
+      this.connected = false;
+      this.abort?.abort();
+    }, (WATCH_SECONDS + 10) * 1000).unref();
     return new Watch(this.conn.kc)
       .watch(
         this.what.path,
-        { ...this.what.query, resourceVersion, allowWatchBookmarks: true },
+        { ...this.what.query, resourceVersion: from, allowWatchBookmarks: true, timeoutSeconds: WATCH_SECONDS },
         (phase, obj: T & { code?: number }) => {
           if (phase === 'ERROR') {
-            expired = obj.code === 410;
+            this.connected = false;
             this.abort?.abort();
             return;
           }
-          resourceVersion = obj.metadata?.resourceVersion ?? resourceVersion;
           if (phase === 'BOOKMARK') return;
           if (phase === 'DELETED') this.byName.delete(obj.metadata!.name!);
           else this.byName.set(obj.metadata!.name!, obj);
@@ -386,12 +406,13 @@ class ListWatch<T extends { metadata?: { name?: string; resourceVersion?: string
         (err) => {
           ended = true;
           this.connected = false;
+          clearTimeout(deadline);
           if (this.closed) return;
           const code = (err as { statusCode?: number } | null)?.statusCode;
-          const gone = expired || code === 410;
           if (code && code !== 410 && code < 500 && code !== 429) return this.fail(translate(new ApiException(code, String(err.message), undefined, {})));
-          // Watches end (timeouts, apiserver restarts): pick up where it left off, or list again.
-          this.retry = setTimeout(() => (gone ? this.relist() : void this.watch(resourceVersion)), err && !gone ? 500 : 0);
+          // Every end lists again rather than resuming: the cache is current again only once a
+          // fresh list has replaced it (a resumed watch would replay, or answer 410, after its 200).
+          this.retry = setTimeout(() => this.relist(), err ? 500 : 0).unref();
         },
       )
       .then((a) => {
@@ -401,6 +422,7 @@ class ListWatch<T extends { metadata?: { name?: string; resourceVersion?: string
       })
       .catch((e) => {
         this.connected = false;
+        clearTimeout(deadline);
         if (e instanceof ApiException && e.code === 410) this.relist();
         else this.fail(translate(e));
       });

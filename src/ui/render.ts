@@ -38,7 +38,7 @@ export function renderStatusTable(view: StatusView, style: Style): string {
   const u = view.upgrade;
   if (u) {
     header.push(
-      `${style.bold('Upgrade')}${u.undoOf ? ` (walks back upgrade ${u.undoOf})` : ''}: ${u.phase}, ${u.upgraded} of ${u.total} upgraded${u.batch ? `, batch ${u.batch.index} of ${u.batch.of} ${u.batch.phase}` : ''}; started by ${u.startedBy} at ${u.startedAt}`,
+      `${style.bold('Upgrade')}${u.undoOf !== undefined ? ` (a walk back${u.undoOf === null ? '' : ` of upgrade ${u.undoOf}`})` : ''}: ${u.phase}, ${u.upgraded} of ${u.total} upgraded${u.batch ? `, batch ${u.batch.index} of ${u.batch.of} ${u.batch.phase}` : ''}; started by ${u.startedBy} at ${u.startedAt}`,
     );
     for (const c of u.confirmations) header.push(`  ${c.what} at ${c.at}: ${confirmationText(c)}`);
     if (u.batch && u.batch.index > 1) header.push(`  earlier confirmations: kubectl zerolossupgrade history ${s.name} -n ${s.namespace}`);
@@ -85,7 +85,7 @@ const HOW_TEXT = { prompt: 'at the prompt', yes: '--yes', evidence: 'on the evid
 export function renderHistoryList(entries: HistoryEntry[], style: Style): string {
   const rows = entries.map((e) => [
     String(e.number),
-    e.kind === 'undo' ? `undo of ${e.undoOf}` : 'upgrade',
+    e.kind === 'undo' ? (e.undoOf !== undefined ? `undo of ${e.undoOf}` : 'undo') : 'upgrade',
     e.startedAt,
     e.startedBy,
     `${shortRevision(e.fromRevision)} ${imagesOf(e.fromImages)}`,
@@ -102,7 +102,7 @@ const confirmedText = (c?: HistoryConfirmation) => (c ? `${c.by} ${HOW_TEXT[c.ho
 /** One upgrade: what it went from and to, how it ended, and every batch with its confirmation. */
 export function renderHistoryEntry(e: HistoryEntry, style: Style): string {
   const lines = [
-    `${style.bold(`Upgrade ${e.number} of statefulset ${e.statefulSet}`)}${e.kind === 'undo' ? ` (walks back upgrade ${e.undoOf})` : ''}: ${e.outcome}`,
+    `${style.bold(`Upgrade ${e.number} of statefulset ${e.statefulSet}`)}${e.kind === 'undo' ? (e.undoOf !== undefined ? ` (walks back upgrade ${e.undoOf})` : ' (a walk back)') : ''}: ${e.outcome}`,
     `Started: ${e.startedAt} by ${e.startedBy}; ${e.replicas} replicas, batches of ${e.batchSize}, surge ${e.surge}`,
     `From: revision ${e.fromRevision} ${imagesOf(e.fromImages)}`,
     `To: revision ${e.toRevision ?? '-'} ${imagesOf(e.toImages)}`,

@@ -87,10 +87,11 @@ export class DrainEvidence {
     const ev = 'cloud' in opened ? new DrainEvidence(o, opened.cloud, undefined) : new DrainEvidence(o, undefined, opened.off);
     if (o.requireEvidence) {
       if (!ev.cloud) throw new ConfigError(`--require-evidence: the drain evidence is off: ${ev.off}; nothing was changed`);
-      // Before an upgrade is recorded (an undo about to start) there are no CLBs to read yet.
-      if (!record) return ev;
       try {
-        await ev.loadBalancers(await ev.serviceListeners(cluster, record).then((ls) => ls.flatMap((l) => (l.lbId ? [l.lbId] : []))));
+        // Before an upgrade is recorded (an undo about to start) no CLB is known yet: a read of
+        // Cloud Monitor tests the credentials instead.
+        if (record) await ev.loadBalancers(await ev.serviceListeners(cluster, record).then((ls) => ls.flatMap((l) => (l.lbId ? [l.lbId] : []))));
+        else await ev.cloud.conNumPeriod('QCE/LB_PRIVATE');
       } catch (e) {
         throw new ConfigError(`--require-evidence: Tencent Cloud refused the first read: ${errorText(e)}; nothing was changed`);
       }

@@ -177,7 +177,7 @@ async function preflightAndStart(o: StartPlan, cluster: Cluster, ui: Ui, now: ()
     services: [],
     ...(o.services.length > 0 ? { servicesNamed: o.services } : {}),
     batches: planBatches(sts.ordinalsStart, sts.replicas, o.batch),
-    ...(o.revision?.undoOf !== undefined ? { undo: { upgrade: o.revision.undoOf } } : {}),
+    ...(o.revision ? { undo: o.revision.undoOf !== undefined ? { upgrade: o.revision.undoOf } : {} } : {}),
   };
   const record = reconcileServices(empty, services, (s) => s.annotations[RS_WEIGHT_ANNOTATION]).record;
   // One conditional patch: the record, the new images and the surge land together or not at all.

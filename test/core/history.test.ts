@@ -153,6 +153,17 @@ describe('a batch confirmed again', () => {
 });
 
 describe('folding', () => {
+  it('a restore written again after its batch was folded (a crash before the record said done) adds no second line', () => {
+    const r = record({ originalReplicas: 2, batches: planBatches(0, 2, 1) });
+    let e = withEntry([], r, (x) => x)[0]!;
+    for (let i = 0; i < 2; i++) e = walked(e, r, i, 'alice', 'yes');
+    const folded = fitHistory([e], e.number, JSON.stringify(e).length - 10)[0]!;
+    expect(folded.batches).toHaveLength(1);
+    expect(folded.batches[0]!.folded).toBe(2);
+    const again = withBatch(folded, r, 1, { rebuiltAt: 'b1', restoredAt: 'r1' });
+    expect(again.batches).toEqual(folded.batches);
+  });
+
   it('folds the current upgrade before older upgrades are dropped', () => {
     const n = 300;
     const r = record({ originalReplicas: n, batches: planBatches(0, n, 1) });

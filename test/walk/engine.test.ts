@@ -459,10 +459,29 @@ describe('undo of a finished upgrade', () => {
     await runRollback(o, c, soak, () => new Date(), async () => ({ off: 'off' }));
     expect(c.pods.filter((p) => p.revision === v1).map((p) => p.name)).toEqual(['gw-0', 'gw-3']); // gw-3: the surge pod
     const again = await ok(c, ['rollback', 'gw', ...DRAIN]);
-    expect(again.err).toContain('the walk back of upgrade 1 is under way: continuing it');
+    expect(again.err).toContain(`the walk back of upgrade 1 to revision ${v1} is under way: continuing it`);
     await ok(c, ['finish', 'gw', ...DRAIN]);
     expect(c.pods.map((p) => p.revision)).toEqual([v1, v1, v1]);
     expectDrainedEvictions(evictions, 3);
+  });
+
+  it('an undo the history cannot tie to a finished upgrade (--to-revision after an abort) is still an undo, and run again continues', async () => {
+    const { c } = cluster();
+    const v1 = c.pods[0]!.revision!;
+    await ok(c, ['start', 'gw', '--image', 'gw=gw:2']);
+    await ok(c, ['next', 'gw', ...DRAIN]);
+    await ok(c, ['abort', 'gw', ...DRAIN]);
+    const { runRollback, validateRollbackOptions } = await import('../../src/commands/rollback.js');
+    const soak = { ...makeUi({ yes: true }, fakeIo()), choose: async () => 'soak' as never };
+    const o = validateRollbackOptions({ statefulset: 'gw', 'to-revision': v1, 'min-drain': '0s', timeout: '1s', 'force-unlock': false, 'dry-run': false, 'cloud-credentials': 'off', 'require-evidence': false, 'zero-points': 3, 'drain-timeout': '1s', 'force-after-timeout': false, 'evidence-interval': '1s', batch: 1, force: false, 'clb-backend-quota': 200 });
+    await runRollback(o, c, soak, () => new Date(), async () => ({ off: 'off' }));
+    expect(recordOf(c).undo).toEqual({});
+    const again = await ok(c, ['rollback', 'gw', ...DRAIN]);
+    expect(again.err).toContain(`the walk back to revision ${v1} is under way: continuing it`);
+    await ok(c, ['finish', 'gw', ...DRAIN]);
+    expect(c.pods.map((p) => p.revision)).toEqual([v1, v1, v1]);
+    expect(historyOf(c).at(-1)).toMatchObject({ kind: 'undo', outcome: 'finished' });
+    expect(historyOf(c).at(-1)!.undoOf).toBeUndefined();
   });
 
   it('with an autoscaler, --force walks back as start --force does', async () => {
