@@ -4,9 +4,8 @@
 //   npm run bench:loss
 import { KubeConfig } from '@kubernetes/client-node';
 import { SIM_CREDENTIALS, startSimulator } from '../sim/index.js';
-import { execFile } from 'node:child_process';
 import { ScenarioEnv, deleteWithoutDrainBaseline, manualProcedure, rollingUpdateBaseline, zeroLossWalk, type LossRun, type PluginRunner } from '../sim/scenarios.js';
-import { binary, cluster, clusterEnv, clusterIsUp, ensureBinary } from '../test/support/binary.js';
+import { binary, cluster, clusterEnv, clusterIsUp, ensureBinary, runProgram } from '../test/support/binary.js';
 
 async function main() {
   ensureBinary();
@@ -20,11 +19,7 @@ async function main() {
   const runner =
     (extra: Record<string, string> = {}): PluginRunner =>
     (args) =>
-      new Promise((resolve) => {
-        execFile(binary, args, { env: { PATH: process.env.PATH, HOME: process.env.HOME, KUBECONFIG: env.ZLU_OPERATOR_KUBECONFIG, ...extra } }, (err, stdout, stderr) =>
-          resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-        );
-      });
+      runProgram(binary, args, { PATH: process.env.PATH, HOME: process.env.HOME, KUBECONFIG: env.ZLU_OPERATOR_KUBECONFIG, ...extra });
   const withCloud = runner({ TENCENTCLOUD_SECRET_ID: SIM_CREDENTIALS.secretId, TENCENTCLOUD_SECRET_KEY: SIM_CREDENTIALS.secretKey });
   const scenarios: [string, (e: ScenarioEnv, cloudEndpoint: string) => Promise<LossRun>][] = [
     ['rolling-update', (e) => rollingUpdateBaseline(e)],

@@ -7,13 +7,12 @@
 // {"sizes":[{"replicas","callsPerBatch","overheadSecondsPerBatch","statusMs","statusCalls","recordBytes",...}],"callsRatio1000to10":...}
 //   npm run bench:scale   (BENCH_SCALE_SIZES=10,100 for fewer)
 import { AppsV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { openTencentCloud } from '../src/cloud/tencent.js';
 import { Clb } from '../sim/clb.js';
 import { CloudApi } from '../sim/cloud-api.js';
 import { AuditLog, tally, type AuditedCall } from '../test/support/audit.js';
-import { binary, cluster, clusterEnv, clusterIsUp, ensureBinary } from '../test/support/binary.js';
+import { binary, cluster, clusterEnv, clusterIsUp, ensureBinary, runProgram as run } from '../test/support/binary.js';
 
 const RECORD = 'zerolossupgrade.io/upgrade';
 /** Batches walked and timed per size (the first is not counted: it warms the caches). */
@@ -36,11 +35,6 @@ interface Size {
   calls: Record<string, number>;
 }
 
-const run = (file: string, args: string[], env: NodeJS.ProcessEnv) =>
-  new Promise<{ code: number; stdout: string; stderr: string; ms: number }>((resolve) => {
-    const t = performance.now();
-    execFile(file, args, { env, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr, ms: performance.now() - t }));
-  });
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /**

@@ -5,7 +5,7 @@ import { RECORD_ANNOTATION } from '../core/upgrade.js';
 import type { Cluster } from '../k8s/types.js';
 import { NO_TTY_MESSAGE, type Ui } from '../ui/terminal.js';
 import { walkRemaining } from '../walk/batch.js';
-import { readUpgrade } from '../walk/context.js';
+import { upgradeOf } from '../walk/context.js';
 import { DrainEvidence } from '../walk/evidence.js';
 import { planNextBatch, printPlan } from '../walk/plan.js';
 import { DEFAULT_CLB_BACKEND_QUOTA } from '../walk/start.js';
@@ -13,7 +13,7 @@ import { rollBack } from '../walk/rollback.js';
 import { undoTarget } from '../walk/undo.js';
 import { session, type Deps, type GlobalArgs } from './common.js';
 import { drainOptions, validateNextOptions, type NextArgs, type NextOptions } from './next.js';
-import { runStart } from './start.js';
+import { runStart, walkChoices } from './start.js';
 import { dryRunContext, underLock } from './walking.js';
 
 export interface RollbackArgs extends NextArgs {
@@ -26,32 +26,22 @@ export interface RollbackArgs extends NextArgs {
 }
 
 /** With no upgrade in progress, the walk back is started as `start` is: the same choices. */
-export interface RollbackOptions extends NextOptions {
+export interface RollbackOptions extends NextOptions, ReturnType<typeof walkChoices> {
   /** The revision to walk back to (default: the one before the last finished upgrade). */
   toRevision?: string;
-  batch: number;
-  surge: number;
-  services: string[];
-  force: boolean;
-  clbBackendQuota: number;
 }
 
 export function validateRollbackOptions(a: Omit<RollbackArgs, keyof GlobalArgs | 'yes'>): RollbackOptions {
-  if (!Number.isInteger(a.batch) || a.batch < 1) throw new UsageError(`--batch must be a whole number of at least 1 (got ${a.batch})`);
-  const surge = a.surge ?? a.batch;
-  if (!Number.isInteger(surge) || surge < 0) throw new UsageError(`--surge must be a whole number of at least 0 (got ${a.surge})`);
   if (a['to-revision'] !== undefined && !/^[a-z0-9.-]+$/.test(a['to-revision'])) throw new UsageError(`--to-revision "${a['to-revision']}": give a revision name or its hash, as kubectl zerolossupgrade history shows them`);
-  const quota = a['clb-backend-quota'];
-  if (!Number.isInteger(quota) || quota < 1) throw new UsageError(`--clb-backend-quota must be a whole number of at least 1 (got ${quota})`);
-  return { ...validateNextOptions(a), batch: a.batch, surge, services: a.service ?? [], force: a.force, clbBackendQuota: quota, ...(a['to-revision'] ? { toRevision: a['to-revision'] } : {}) };
+  return { ...validateNextOptions(a), ...walkChoices(a), ...(a['to-revision'] ? { toRevision: a['to-revision'] } : {}) };
 }
 
 export async function runRollback(o: RollbackOptions, cluster: Cluster, ui: Ui, now: () => Date, opener: CloudOpener): Promise<void> {
-  const { sts } = await cluster.readStatefulSetWithPods(o.name);
-  if (!sts.annotations[RECORD_ANNOTATION]) return undoFinished(o, cluster, ui, now, opener);
+  const read = await cluster.readStatefulSetWithPods(o.name);
+  if (!read.sts.annotations[RECORD_ANNOTATION]) return undoFinished(o, cluster, ui, now, opener);
   if (o.toRevision) throw new UsageError(`--to-revision walks back a finished upgrade, but an upgrade of "${o.name}" is in progress: rollback without it turns that one back to where it started`);
   // A walk back of a finished upgrade already under way: the same command continues it.
-  const up = await readUpgrade(cluster, o.name);
+  const up = upgradeOf(o.name, read);
   if (up.record.undo && !up.record.rollback) {
     ui.info(`the walk back${up.record.undo.upgrade !== undefined ? ` of upgrade ${up.record.undo.upgrade}` : ''} to revision ${up.record.targetRevision ?? '-'} is under way: continuing it`);
     if (o.dryRun) return printPlan(ui, await planNextBatch(cluster, up, now()));
@@ -67,11 +57,12 @@ async function undoFinished(o: RollbackOptions, cluster: Cluster, ui: Ui, now: (
   // What would stop the walk right after the start is refused before it: no terminal to ask on,
   // or --require-evidence without the evidence.
   if (!o.dryRun && !ui.canAsk) throw new UsageError(NO_TTY_MESSAGE);
-  if (!o.dryRun && o.evidence.requireEvidence) await DrainEvidence.open(o.evidence, cluster, undefined, (await cluster.readStatefulSetWithPods(o.name)).pods, opener);
+  if (!o.dryRun && o.evidence.requireEvidence) await DrainEvidence.open(o.evidence, cluster, undefined, target.pods, opener);
   for (const line of target.summary) ui.info(line);
   if (!o.dryRun && !(await ui.confirm(`Walk "${o.name}" back to revision ${target.revision}?`))) throw new CancelledError('not rolled back; nothing changed');
   const revision = { name: target.revision, patch: target.patch, images: target.images, ...(target.undoOf !== undefined ? { undoOf: target.undoOf } : {}) };
-  await runStart({ name: o.name, images: [], revision, batch: o.batch, surge: o.surge, services: o.services, force: o.force, keepZeroWeights: false, timeoutMs: o.timeoutMs, dryRun: o.dryRun, forceUnlock: o.forceUnlock, clbBackendQuota: o.clbBackendQuota }, cluster, ui, now);
+  const { batch, surge, services, force, clbBackendQuota } = o;
+  await runStart({ name: o.name, images: [], revision, batch, surge, services, force, clbBackendQuota, keepZeroWeights: false, timeoutMs: o.timeoutMs, dryRun: o.dryRun, forceUnlock: o.forceUnlock }, cluster, ui, now);
   if (o.dryRun) return;
   await underLock(o, cluster, ui, now, opener, (ctx) => walkRemaining(ctx, o.name, o.maxBatches));
 }

@@ -29,8 +29,7 @@ export interface StartOptions extends StartPlan {
 const IMAGE_REF = /^(?:[a-zA-Z0-9.-]+(?::\d+)?\/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;
 
 export function validateStartOptions(a: Pick<StartArgs, 'statefulset' | 'image' | 'batch' | 'surge' | 'service' | 'force' | 'timeout'> & { 'force-unlock'?: boolean; 'dry-run'?: boolean; 'keep-zero-weights'?: boolean; 'clb-backend-quota'?: number }): StartOptions {
-  const quota = a['clb-backend-quota'] ?? DEFAULT_CLB_BACKEND_QUOTA;
-  if (!Number.isInteger(quota) || quota < 1) throw new UsageError(`--clb-backend-quota must be a whole number of at least 1 (got ${a['clb-backend-quota']})`);
+
   const images = (a.image ?? []).map((pair) => {
     const eq = pair.indexOf('=');
     if (eq <= 0) throw new UsageError(`--image "${pair}": use CONTAINER=IMAGE, e.g. --image nginx=nginx:1.25.4`);
@@ -39,10 +38,17 @@ export function validateStartOptions(a: Pick<StartArgs, 'statefulset' | 'image' 
     return { name: pair.slice(0, eq), image };
   });
   if (new Set(images.map((i) => i.name)).size !== images.length) throw new UsageError('--image names a container twice');
+  return { name: a.statefulset, images, ...walkChoices(a), keepZeroWeights: a['keep-zero-weights'] ?? false, timeoutMs: parseDuration('timeout', a.timeout), forceUnlock: a['force-unlock'] ?? false, dryRun: a['dry-run'] ?? false };
+}
+
+/** How a new walk goes, for `start` and for `rollback` of a finished upgrade alike. */
+export function walkChoices(a: Pick<StartArgs, 'batch' | 'surge' | 'service' | 'force'> & { 'clb-backend-quota'?: number }): Pick<StartOptions, 'batch' | 'surge' | 'services' | 'force' | 'clbBackendQuota'> {
   if (!Number.isInteger(a.batch) || a.batch < 1) throw new UsageError(`--batch must be a whole number of at least 1 (got ${a.batch})`);
   const surge = a.surge ?? a.batch;
   if (!Number.isInteger(surge) || surge < 0) throw new UsageError(`--surge must be a whole number of at least 0 (got ${a.surge})`);
-  return { name: a.statefulset, images, batch: a.batch, surge, services: a.service ?? [], force: a.force, keepZeroWeights: a['keep-zero-weights'] ?? false, timeoutMs: parseDuration('timeout', a.timeout), forceUnlock: a['force-unlock'] ?? false, dryRun: a['dry-run'] ?? false, clbBackendQuota: quota };
+  const quota = a['clb-backend-quota'] ?? DEFAULT_CLB_BACKEND_QUOTA;
+  if (!Number.isInteger(quota) || quota < 1) throw new UsageError(`--clb-backend-quota must be a whole number of at least 1 (got ${a['clb-backend-quota']})`);
+  return { batch: a.batch, surge, services: a.service ?? [], force: a.force, clbBackendQuota: quota };
 }
 
 export async function runStart(o: StartOptions, cluster: Cluster, ui: Ui, now = () => new Date()): Promise<void> {

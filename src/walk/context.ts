@@ -32,7 +32,11 @@ export const podNames = (statefulSet: string, ordinals: number[]) => ordinals.ma
 export const noUpgradeMessage = (name: string) => `no upgrade is in progress on statefulset "${name}"; start one with: kubectl zerolossupgrade start ${name}`;
 
 export async function readUpgrade(cluster: Cluster, name: string): Promise<Upgrade> {
-  const { sts, pods } = await cluster.readStatefulSetWithPods(name);
+  return upgradeOf(name, await cluster.readStatefulSetWithPods(name));
+}
+
+/** The upgrade recorded on a StatefulSet just read; refuses when none is, or the record does not read. */
+export function upgradeOf(name: string, { sts, pods }: { sts: StatefulSetSnapshot; pods: PodSnapshot[] }): Upgrade {
   const text = sts.annotations[RECORD_ANNOTATION];
   if (!text) throw new GateError(noUpgradeMessage(name));
   try {

@@ -4,7 +4,7 @@
 import { GateError, UsageError } from '../core/errors.js';
 import type { HistoryEntry } from '../core/history.js';
 import { revisionImages, templateChanges } from '../core/template.js';
-import { settledRevision, type ContainerImage } from '../core/workload.js';
+import { settledRevision, type ContainerImage, type PodSnapshot } from '../core/workload.js';
 import type { Cluster } from '../k8s/types.js';
 import { readHistory } from './history.js';
 
@@ -17,6 +17,8 @@ export interface UndoTarget {
   undoOf?: number;
   /** What the operator is shown before being asked. */
   summary: string[];
+  /** The pods as read for the checks (the evidence's region comes from their nodes). */
+  pods: PodSnapshot[];
 }
 
 const imagesText = (images: ContainerImage[]) => images.map((c) => `${c.name}=${c.image}`).join(', ');
@@ -71,5 +73,5 @@ export async function undoTarget(cluster: Cluster, name: string, toRevision?: st
     ...(changes.length ? ['  template changes:', ...changes.map((c) => `    ${c}`)] : []),
     '  every pod walks back one batch at a time (drain, confirm, rebuild, restore); end it with finish, as every upgrade',
   ];
-  return { revision: target, patch, images, ...(here ? { undoOf: here.number } : {}), summary };
+  return { revision: target, patch, images, ...(here ? { undoOf: here.number } : {}), summary, pods };
 }

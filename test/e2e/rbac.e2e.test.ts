@@ -68,6 +68,19 @@ interface Scenario {
 const walk = ['--yes', '--min-drain', '0s', '--timeout', '60s', '--cloud-credentials', 'off'];
 const start = (name: string) => ['start', name, '--image', `app=${NEW_IMAGE}`, '--timeout', '60s'];
 
+/** `next` refused by the API after its drain: the template and the pods as they were, the Service drained. */
+const stoppedDrained = (check?: (c: Case) => Promise<void>): Scenario => ({
+  setup: 'started',
+  command: (n) => ['next', n, ...walk],
+  code: 1,
+  unchanged: ['template', 'pods'],
+  lease: 'absent',
+  check: async (c) => {
+    expect(c.after.service?.[RS_WEIGHT]).toContain('"weight":0');
+    await check?.(c);
+  },
+});
+
 const scenarios: Record<string, Scenario> = {
   // Every command reads the StatefulSet first, and its pods with one list.
   'get statefulsets': { setup: 'settled', command: (n) => ['status', n], code: 1, unchanged: ALL, lease: 'absent' },
@@ -114,44 +127,13 @@ const scenarios: Record<string, Scenario> = {
   'get services': { setup: 'started', command: (n) => ['next', n, '--dry-run'], code: 1, unchanged: ALL, lease: 'absent' },
   // next: drain (the record first, then the Service), confirm (the service controller's Events), evict, wait.
   'patch services': { setup: 'started', command: (n) => ['next', n, ...walk], code: 1, unchanged: ['template', 'service', 'pods'], lease: 'absent' },
-  'list events': {
-    setup: 'started',
-    command: (n) => ['next', n, ...walk],
-    code: 1,
-    unchanged: ['template', 'pods'],
-    lease: 'absent',
-    check: async (c) => expect(c.after.service?.[RS_WEIGHT]).toContain('"weight":0'),
-  },
-  'create pods/eviction': {
-    setup: 'started',
-    command: (n) => ['next', n, ...walk],
-    code: 1,
-    unchanged: ['template', 'pods'],
-    lease: 'absent',
-    // Drained and confirmed, nothing deleted: the pods stay drained.
-    check: async (c) => expect(c.after.service?.[RS_WEIGHT]).toContain('"weight":0'),
-  },
+  'list events': stoppedDrained(),
+  // Drained and confirmed, nothing deleted: the pods stay drained.
+  'create pods/eviction': stoppedDrained(),
   // The history: who confirmed is written before the pods go, so without it nothing is deleted and
   // the batch stays drained; at start a history not written is only a warning (the walk refuses later).
-  'get configmaps': {
-    setup: 'started',
-    command: (n) => ['next', n, ...walk],
-    code: 1,
-    unchanged: ['template', 'pods'],
-    lease: 'absent',
-    check: async (c) => expect(c.after.service?.[RS_WEIGHT]).toContain('"weight":0'),
-  },
-  'patch configmaps': {
-    setup: 'started',
-    command: (n) => ['next', n, ...walk],
-    code: 1,
-    unchanged: ['template', 'pods'],
-    lease: 'absent',
-    check: async (c) => {
-      expect(c.after.service?.[RS_WEIGHT]).toContain('"weight":0');
-      expect(c.result.stderr).toContain('Nothing was deleted or scaled down');
-    },
-  },
+  'get configmaps': stoppedDrained(),
+  'patch configmaps': stoppedDrained(async (c) => expect(c.result.stderr).toContain('Nothing was deleted or scaled down')),
   'create configmaps': {
     setup: 'settled',
     command: start,
@@ -162,17 +144,7 @@ const scenarios: Record<string, Scenario> = {
   },
   // The batch's evictions and the wait for the rebuild read one watch of the pods, established
   // before the first eviction: refused, nothing is deleted and the batch stays drained.
-  'watch pods': {
-    setup: 'started',
-    command: (n) => ['next', n, ...walk],
-    code: 1,
-    unchanged: ['template', 'pods'],
-    lease: 'absent',
-    check: async (c) => {
-      expect(c.result.stderr).not.toContain('deleted pod');
-      expect(c.after.service?.[RS_WEIGHT]).toContain('"weight":0');
-    },
-  },
+  'watch pods': stoppedDrained(async (c) => expect(c.result.stderr).not.toContain('deleted pod')),
   // The optional evidence role. Its region comes from a node's labels: without them an unattended
   // walk on the evidence is refused before anything changes (no cloud is called without a region).
   'evidence: get nodes': {

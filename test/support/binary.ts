@@ -1,5 +1,5 @@
 // The linux/amd64 binary that e2e tests, benchmarks and the demo run: rebuilt when the source is newer.
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -37,4 +37,14 @@ export function clusterIsUp(): boolean {
   } catch {
     return false;
   }
+}
+
+/** Runs a program to its end: its exit code, output and wall time (benchmarks; a failure is an answer). */
+export function runProgram(file: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string; ms: number }> {
+  const started = performance.now();
+  return new Promise((resolve) => {
+    execFile(file, args, { env, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) =>
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr, ms: performance.now() - started }),
+    );
+  });
 }
