@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # A real Kubernetes control plane on 127.0.0.1 for end-to-end tests, built from Go modules.
 #   gen    regenerate the committed wrapper modules (on version bumps only)
-#   build  build kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd, kwok
-#          into a cache outside the repository; skipped when they are already there
-#   up     start etcd, apiserver, controller-manager, scheduler and kwok; exits 0 when ready
+#   build  build kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd, kwok and
+#          Prometheus into a cache outside the repository; skipped when they are already there
+#   up     start etcd, apiserver, controller-manager, scheduler, kwok and Prometheus (which scrapes
+#          the targets the simulator writes for its file-based discovery); exits 0 when ready
 #   env    print the export lines for the administrator identity
 #   down   stop exactly the processes `up` started and remove its state folder
 # Everything listens on 127.0.0.1 only; pod IPs come from 127.10.0.0/16 so tests can bind to them.
@@ -12,15 +13,19 @@ set -euo pipefail
 K8S=v1.34.4
 ETCD=v3.6.16
 KWOK=v0.8.0
+PROMETHEUS=3.16.0
+PROMETHEUS_MODULE=v0.316.0 # Prometheus 3.x is published to Go modules as v0.3xx
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 MODDIR=$ROOT/test/cluster
 CACHE=${ZLU_CLUSTER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kubectl-zerolossupgrade/cluster}
 BIN=$CACHE/$K8S-$ETCD-$KWOK
+PROM_BIN=$CACHE/prometheus-$PROMETHEUS
 # State of the running cluster; one per checkout unless overridden.
 STATE=${ZLU_CLUSTER_STATE:-${TMPDIR:-/tmp}/zlu-cluster-$(printf '%s' "$ROOT" | cksum | cut -d' ' -f1)}
 ETCD_PORT=${ZLU_ETCD_PORT:-23790}
 API_PORT=${ZLU_API_PORT:-26443}
+PROM_PORT=${ZLU_PROMETHEUS_PORT:-29090}
 
 export CGO_ENABLED=0 GOFLAGS=${GOFLAGS:--mod=mod}
 
@@ -64,6 +69,27 @@ gen() {
     go get "go.etcd.io/etcd/server/v3@$ETCD"
     go mod tidy
   )
+  (
+    cd "$MODDIR/prometheus"
+    rm -f go.mod go.sum
+    go mod init zerolossupgrade.test/cluster/prometheus >/dev/null 2>&1
+    go get -tool "github.com/prometheus/prometheus/cmd/prometheus@$PROMETHEUS_MODULE"
+    go mod tidy
+  )
+}
+
+prometheus_built() {
+  [ -s "$PROM_BIN/prometheus" ] && "$PROM_BIN/prometheus" --version 2>/dev/null | grep -q "version $PROMETHEUS "
+}
+
+# Prometheus with file-based discovery only (remove_all_sd): the cloud discoveries are most of its build.
+build_prometheus() {
+  if prometheus_built; then return 0; fi
+  mkdir -p "$PROM_BIN"
+  echo "e2e-cluster: building Prometheus $PROMETHEUS (cold: about 5 minutes on 2 cores, once per machine)" >&2
+  (cd "$MODDIR/prometheus" && go build -trimpath -tags remove_all_sd -ldflags "-s -w -X github.com/prometheus/common/version.Version=$PROMETHEUS" \
+    -o "$PROM_BIN/prometheus" github.com/prometheus/prometheus/cmd/prometheus)
+  prometheus_built || die "Prometheus built but does not report version $PROMETHEUS"
 }
 
 built() {
@@ -76,6 +102,7 @@ built() {
 }
 
 build() {
+  build_prometheus
   if built; then return 0; fi
   mkdir -p "$BIN"
   local minor=${K8S#v1.}; minor=${minor%%.*}
@@ -201,6 +228,18 @@ YAML
   "${k[@]}" apply -f "$MODDIR/operator-binding.yaml" >/dev/null
   wait_for 60 "Ready nodes" "${k[@]}" wait --for=condition=Ready node --all --timeout=1s
   wait_for 60 "the default ServiceAccount" "${k[@]}" get serviceaccount default -n default
+
+  # Prometheus scrapes every target the simulators write to $STATE/prometheus/targets (one file each).
+  mkdir -p "$STATE/prometheus/targets"
+  cat >"$STATE/prometheus/prometheus.yml" <<YAML
+global: {scrape_interval: 1s, scrape_timeout: 900ms, evaluation_interval: 1s}
+scrape_configs:
+- job_name: sim
+  file_sd_configs: [{files: ['$STATE/prometheus/targets/*.json'], refresh_interval: 1s}]
+YAML
+  start prometheus "$PROM_BIN/prometheus" --config.file "$STATE/prometheus/prometheus.yml" \
+    --storage.tsdb.path "$STATE/prometheus/data" --web.listen-address "127.0.0.1:$PROM_PORT"
+  wait_for 60 Prometheus curl -sf "http://127.0.0.1:$PROM_PORT/-/ready"
   trap - ERR
 }
 
@@ -211,6 +250,8 @@ env_lines() {
   echo "export ZLU_OPERATOR_KUBECONFIG=$STATE/operator.kubeconfig"
   echo "export ZLU_NOBODY_KUBECONFIG=$STATE/nobody.kubeconfig"
   echo "export ZLU_AUDIT_LOG=$STATE/logs/audit.log"
+  echo "export ZLU_PROMETHEUS_URL=http://127.0.0.1:$PROM_PORT"
+  echo "export ZLU_PROMETHEUS_TARGETS=$STATE/prometheus/targets"
 }
 
 down() {

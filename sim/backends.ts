@@ -1,5 +1,8 @@
 // The pods' containers: a real HTTP/1.1 keep-alive server on each pod IP and container port,
-// answering short requests with the pod name and image, and long-lived streams on /stream. The
+// answering short requests with the pod name and image, and long-lived streams on /stream. Each
+// counts its requests by status code on /metrics, for Prometheus; an image whose tag ends in `-bad`
+// is a release with a hidden bug: every 20th short request answers 500 while every health check
+// (a TCP connect) passes. The
 // simulated kubelet starts one per pod and sends it SIGTERM when the pod is deleted; how the
 // application takes SIGTERM is the workload's (seed failure scenarios 1 and 2):
 //   graceful  stops accepting, finishes requests in flight (answering `Connection: close`), closes
@@ -7,6 +10,7 @@
 //             nothing is left, or is killed at the end of the grace period
 //   abrupt    closes everything at once and exits
 //   ignore    carries on serving (and accepting) until killed at the end of the grace period
+import { renameSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { SimPod } from './lb-weights.js';
@@ -21,6 +25,8 @@ interface Container {
   booted: boolean;
   bound: number;
   sockets: Set<Socket>;
+  /** Requests answered, by status code (what /metrics exposes). */
+  answered: Map<number, number>;
   terminating: boolean;
   timers: Set<NodeJS.Timeout>;
   onExit?: () => void;
@@ -33,9 +39,15 @@ export interface BackendOptions {
   startupDelayMs: number;
   /** How often a stream writes to its client. */
   streamTickMs: number;
+  /** Where to write the listening containers as Prometheus file-based discovery targets (none: not written). */
+  targetsFile?: string;
 }
 
 export const DEFAULT_BACKEND_OPTIONS: BackendOptions = { responseDelayMs: 5, startupDelayMs: 1000, streamTickMs: 250 };
+
+/** A release with a hidden bug (see above): the share of its short requests that answer 500 is 1 in this. */
+export const BAD_IMAGE_ERROR_EVERY = 20;
+export const isBadImage = (image: string) => image.endsWith('-bad');
 
 export class Backends {
   private readonly containers = new Map<string, Container>(); // pod uid
@@ -45,7 +57,7 @@ export class Backends {
   /** Starts the container of a pod that has an IP; it listens after the start-up delay. */
   start(pod: SimPod): void {
     if (this.containers.has(pod.uid) || !pod.ip) return;
-    const c: Container = { pod, servers: [], booted: false, bound: 0, sockets: new Set(), terminating: false, timers: new Set() };
+    const c: Container = { pod, servers: [], booted: false, bound: 0, sockets: new Set(), answered: new Map(), terminating: false, timers: new Set() };
     this.containers.set(pod.uid, c);
     const ports = pod.ports.filter((p) => p.protocol === 'TCP');
     for (let i = 0; i < ports.length; i++) {
@@ -101,7 +113,14 @@ export class Backends {
 
   private serve(c: Container, req: IncomingMessage, res: ServerResponse): void {
     req.resume();
+    if (req.url === '/metrics') {
+      const lines = ['# TYPE sim_http_requests_total counter', ...[...c.answered].map(([code, n]) => `sim_http_requests_total{code="${code}"} ${n}`)];
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+      res.end(`${lines.join('\n')}\n`);
+      return;
+    }
     if (req.url === '/stream') {
+      this.count(c, 200);
       res.writeHead(200, { 'content-type': 'text/plain', 'transfer-encoding': 'chunked' });
       res.write(`${JSON.stringify({ pod: c.pod.name })}\n`);
       const tick = setInterval(() => res.write('.\n'), this.options.streamTickMs);
@@ -116,9 +135,28 @@ export class Backends {
       const body = JSON.stringify({ pod: c.pod.name, image: c.pod.image });
       // A terminating graceful container answers what it already accepted, then closes the connection.
       const closing = c.terminating && this.graceful(c);
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...(closing ? { connection: 'close' } : {}) });
+      const served = [...c.answered.values()].reduce((a, b) => a + b, 0);
+      const status = isBadImage(c.pod.image) && served % BAD_IMAGE_ERROR_EVERY === BAD_IMAGE_ERROR_EVERY - 1 ? 500 : 200;
+      this.count(c, status);
+      res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...(closing ? { connection: 'close' } : {}) });
       res.end(body);
     });
+  }
+
+  private count(c: Container, status: number): void {
+    c.answered.set(status, (c.answered.get(status) ?? 0) + 1);
+  }
+
+  /** The containers listening now as file-based discovery targets: their first port, labelled by pod. */
+  private writeTargets(): void {
+    const file = this.options.targetsFile;
+    if (!file) return;
+    const groups = [...this.containers.values()]
+      .filter((c) => c.booted && c.bound === c.servers.length && c.servers.length > 0)
+      .map((c) => ({ targets: [`${c.pod.ip}:${c.pod.ports.find((p) => p.protocol === 'TCP')!.containerPort}`], labels: { namespace: c.pod.namespace, pod: c.pod.name, image: c.pod.image } }));
+    // Written whole, then renamed: Prometheus never reads half a file.
+    writeFileSync(`${file}.tmp`, JSON.stringify(groups));
+    renameSync(`${file}.tmp`, file);
   }
 
   /** Binds, retrying briefly: a recycled pod IP may still be held by the previous pod's listener. */
@@ -127,7 +165,10 @@ export class Backends {
     server.once('error', (e: NodeJS.ErrnoException) => {
       if (e.code === 'EADDRINUSE' && attempt < 100) this.after(c, 100, () => this.listen(server, ip, port, c, attempt + 1));
     });
-    server.listen(port, ip, () => c.bound++);
+    server.listen(port, ip, () => {
+      c.bound++;
+      if (c.bound === c.servers.length) this.writeTargets();
+    });
   }
 
   private after(c: Container, ms: number, fn: () => void): void {
@@ -145,6 +186,7 @@ export class Backends {
     for (const t of c.timers) clearTimeout(t);
     for (const s of c.servers) s.close();
     for (const s of c.sockets) s.destroy();
+    this.writeTargets();
     c.onExit?.();
   }
 

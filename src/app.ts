@@ -47,7 +47,7 @@ export function buildCli(deps: Deps): Argv {
 export async function main(argv: string[], deps: Deps = realDeps()): Promise<number> {
   let output = '';
   try {
-    await buildCli(deps).parseAsync(argv, {}, (_err, _args, out) => {
+    await buildCli({ ...deps, argv }).parseAsync(argv, {}, (_err, _args, out) => {
       output = out;
     });
     if (output) deps.io.stdout.write(`${output}\n`);

@@ -22,6 +22,8 @@ export interface Deps {
   openCluster(flags: ConnectionFlags): Promise<Cluster>;
   /** Opens Tencent Cloud for the drain evidence, or says why not; tests pass their own. */
   openCloud: CloudOpener;
+  /** The arguments as given, where their order means something (each --analysis and its bound). */
+  argv?: readonly string[];
 }
 
 export function globalOptions<T>(y: Argv<T>): Argv<T & GlobalArgs> {

@@ -10,10 +10,12 @@ import { readUpgrade } from '../walk/context.js';
 import type { EvidenceOptions } from '../walk/evidence.js';
 import { planNextBatch, printPlan } from '../walk/plan.js';
 import { session, type Deps, type GlobalArgs } from './common.js';
+import { soakFlags, validateSoakOptions, type SoakArgs } from './soak.js';
 import { walkOptions } from './start.js';
+import type { SoakOptions } from '../walk/soak.js';
 import { underLock } from './walking.js';
 
-export interface NextArgs extends GlobalArgs {
+export interface NextArgs extends GlobalArgs, Partial<SoakArgs> {
   statefulset: string;
   yes: boolean;
   'min-drain': string;
@@ -40,6 +42,8 @@ export interface NextOptions {
   minDrainMs: number;
   timeoutMs: number;
   evidence: EvidenceOptions;
+  /** next only: the soak gate between batches. */
+  soak?: SoakOptions;
 }
 
 export function validateNextOptions(a: Omit<NextArgs, keyof GlobalArgs | 'yes'>): NextOptions {
@@ -71,6 +75,11 @@ export function validateNextOptions(a: Omit<NextArgs, keyof GlobalArgs | 'yes'>)
 }
 
 export async function runNext(o: NextOptions, cluster: Cluster, ui: Ui, now: () => Date, opener: CloudOpener): Promise<void> {
+  if (o.soak?.analyses.length && !o.dryRun) {
+    // Analyses run during a soak only: refused when there is none to run them in.
+    const soakMs = o.soak.durationMs ?? (await readUpgrade(cluster, o.name)).record.soakMs ?? 0;
+    if (soakMs <= 0) throw new UsageError('--analysis runs during the soak after each batch; give --soak DURATION (or start the upgrade with --soak)');
+  }
   if (o.dryRun) {
     const up = await readUpgrade(cluster, o.name);
     printPlan(ui, await planNextBatch(cluster, up, now()));
@@ -118,14 +127,21 @@ export function drainCommand(
   };
 }
 
-export const nextCommand = (deps: Deps) =>
-  drainCommand(
-    deps,
-    'next',
-    'Drain, confirm, rebuild and restore the next batch of pods (resumes where it stopped)',
-    [
-      ['kubectl zerolossupgrade next nginx', 'Walk the next batch, asking before each step'],
-      ['kubectl zerolossupgrade next nginx --yes --min-drain 2m', 'Walk every batch unattended, draining each at least 2 minutes'],
-    ],
-    (o, c, ui, opener) => runNext(o, c, ui, () => new Date(), opener),
-  );
+export const nextCommand = (deps: Deps): CommandModule<GlobalArgs, NextArgs> => ({
+  command: 'next <statefulset>',
+  describe: 'Drain, confirm, rebuild and restore the next batch of pods, then soak it (resumes where it stopped)',
+  builder: (y) =>
+    soakFlags(drainOptions(y))
+      .positional('statefulset', { type: 'string', demandOption: true, describe: 'Name of the StatefulSet' })
+      .example('kubectl zerolossupgrade next nginx', 'Walk the next batch, asking before each step')
+      .example('kubectl zerolossupgrade next nginx --yes --min-drain 2m --soak 5m', 'Walk every batch unattended, each drained at least 2 minutes and soaked 5 minutes')
+      .example(
+        `kubectl zerolossupgrade next gw --yes --soak 10m --on-failure rollback --prometheus http://prometheus:9090 --analysis 'sum(rate(http_requests_total{pod=~"$PODS",code=~"5.."}[1m])) / sum(rate(http_requests_total{pod=~"$PODS"}[1m]))' --max 0.01`,
+        'Soak each batch 10 minutes against an error ratio of at most 1%; walk back by itself if it fails',
+      ) as unknown as Argv<NextArgs>,
+  handler: async (args: ArgumentsCamelCase<NextArgs>) => {
+    const options = { ...validateNextOptions(args), soak: validateSoakOptions(args as unknown as SoakArgs, deps.argv ?? []) };
+    const { ui, cluster } = session(args, deps);
+    await runNext(options, await cluster(), ui, () => new Date(), deps.openCloud);
+  },
+});

@@ -19,6 +19,7 @@ export interface StartArgs extends GlobalArgs {
   'force-unlock': boolean;
   'dry-run': boolean;
   'clb-backend-quota': number;
+  soak?: string;
 }
 
 export interface StartOptions extends StartPlan {
@@ -28,8 +29,7 @@ export interface StartOptions extends StartPlan {
 // A container image reference: [registry[:port]/]path[:tag][@digest], lower-case path components.
 const IMAGE_REF = /^(?:[a-zA-Z0-9.-]+(?::\d+)?\/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;
 
-export function validateStartOptions(a: Pick<StartArgs, 'statefulset' | 'image' | 'batch' | 'surge' | 'service' | 'force' | 'timeout'> & { 'force-unlock'?: boolean; 'dry-run'?: boolean; 'keep-zero-weights'?: boolean; 'clb-backend-quota'?: number }): StartOptions {
-
+export function validateStartOptions(a: Pick<StartArgs, 'statefulset' | 'image' | 'batch' | 'surge' | 'service' | 'force' | 'timeout'> & { 'force-unlock'?: boolean; 'dry-run'?: boolean; 'keep-zero-weights'?: boolean; 'clb-backend-quota'?: number; soak?: string }): StartOptions {
   const images = (a.image ?? []).map((pair) => {
     const eq = pair.indexOf('=');
     if (eq <= 0) throw new UsageError(`--image "${pair}": use CONTAINER=IMAGE, e.g. --image nginx=nginx:1.25.4`);
@@ -38,7 +38,7 @@ export function validateStartOptions(a: Pick<StartArgs, 'statefulset' | 'image' 
     return { name: pair.slice(0, eq), image };
   });
   if (new Set(images.map((i) => i.name)).size !== images.length) throw new UsageError('--image names a container twice');
-  return { name: a.statefulset, images, ...walkChoices(a), keepZeroWeights: a['keep-zero-weights'] ?? false, timeoutMs: parseDuration('timeout', a.timeout), forceUnlock: a['force-unlock'] ?? false, dryRun: a['dry-run'] ?? false };
+  return { name: a.statefulset, images, ...walkChoices(a), keepZeroWeights: a['keep-zero-weights'] ?? false, timeoutMs: parseDuration('timeout', a.timeout), forceUnlock: a['force-unlock'] ?? false, dryRun: a['dry-run'] ?? false, ...(a.soak !== undefined ? { soakMs: parseDuration('soak', a.soak) } : {}) };
 }
 
 /** How a new walk goes, for `start` and for `rollback` of a finished upgrade alike. */
@@ -77,6 +77,7 @@ export const startCommand = (deps: Deps): CommandModule<GlobalArgs, StartArgs> =
       .option('force', { type: 'boolean', default: false, describe: 'Start even though an HPA scales the StatefulSet' })
       .option('keep-zero-weights', { type: 'boolean', default: false, describe: 'Start although a Service gives some of its pods weight 0 already (those stay 0 afterwards)' })
       .option('clb-backend-quota', { type: 'number', default: DEFAULT_CLB_BACKEND_QUOTA, describe: 'Backends one CLB takes: start warns when replicas + surge exceed it (raise it for an account with a higher quota)' })
+      .option('soak', { type: 'string', describe: 'Recorded for the walk: each batch soaks this long after its restore unless next --soak says otherwise' })
       .option('yes', { alias: 'y', type: 'boolean', default: false, describe: 'Do not ask (scripted use)' })
       .example('kubectl zerolossupgrade start nginx --image nginx=nginx:1.25.4', 'One pod at a time, one surge pod')
       .example('kubectl zerolossupgrade start gateway -n prod --image gw=registry/gw:2.1 --batch 3', 'Three pods per batch, three surge pods') as Argv<StartArgs>,

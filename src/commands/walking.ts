@@ -18,7 +18,7 @@ export async function underLock(o: NextOptions, cluster: Cluster, ui: Ui, now: (
   const up = await readUpgrade(cluster, o.name);
   const evidence = await DrainEvidence.open(o.evidence, cluster, up.record, up.pods, opener);
   await withLock(cluster, ui, o.name, who, o.forceUnlock, (guarded) =>
-    fn({ cluster: guarded, ui, now, who, minDrainMs: o.minDrainMs, timeoutMs: o.timeoutMs, evidence, warned: new Set() }),
+    fn({ cluster: guarded, ui, now, who, minDrainMs: o.minDrainMs, timeoutMs: o.timeoutMs, evidence, warned: new Set(), ...(o.soak ? { soak: o.soak } : {}) }),
   );
 }
 

@@ -44,6 +44,18 @@ export interface HistoryBatch {
    * revert) and confirmed again. Pods of the batch may have left under one of them.
    */
   superseded?: HistoryConfirmation[];
+  /** The soak after the restore: how it ended, how long it ran, its last readings, and who decided when a person did. */
+  soak?: HistorySoak;
+}
+
+export interface HistorySoak {
+  /** passed; failed or unknown (the gate held); overridden: failed or unknown, and a person went on anyway; cut short: a person went on before its end. */
+  outcome: 'passed' | 'failed' | 'unknown' | 'overridden' | 'cut short';
+  seconds: number;
+  at: string;
+  by?: string;
+  /** Each signal's last reading, or the failing one first. */
+  readings: string[];
 }
 
 export interface HistoryEntry {
@@ -64,7 +76,7 @@ export interface HistoryEntry {
   outcome: Outcome;
   endedAt?: string;
   endedBy?: string;
-  rollback?: { at: string; by: string };
+  rollback?: { at: string; by: string; trigger?: 'soak' };
   batches: HistoryBatch[];
   /** The drain of the surge pods before the scale-down. */
   surgeDrain?: { ordinals: string; drainedAt?: string; confirmation?: HistoryConfirmation };
@@ -114,7 +126,7 @@ export function newEntry(entries: HistoryEntry[], r: UpgradeRecord, taken: numbe
     batchSize: r.batchSize,
     surge: r.surge,
     outcome: 'in progress',
-    ...(r.rollback ? { rollback: { at: r.rollback.at, by: r.rollback.by } } : {}),
+    ...(r.rollback ? { rollback: { at: r.rollback.at, by: r.rollback.by, ...(r.rollback.trigger ? { trigger: r.rollback.trigger } : {}) } } : {}),
     batches: [],
   };
 }
@@ -152,8 +164,8 @@ const evidenceDrained = (e?: string) => e === undefined || e === FOLDED_EVIDENCE
 
 function foldable(a: HistoryBatch, b: HistoryBatch): boolean {
   const clean = (x: HistoryBatch) =>
-    x.confirmation !== undefined && x.confirmation.connectionsDrained && x.confirmation.how !== 'forced-after-timeout' && evidenceDrained(x.confirmation.evidence) && !x.superseded && x.restoredAt !== undefined;
-  return a.walk === b.walk && clean(a) && clean(b) && a.confirmation!.by === b.confirmation!.by && a.confirmation!.how === b.confirmation!.how && (a.confirmation!.evidence === undefined) === (b.confirmation!.evidence === undefined);
+    x.confirmation !== undefined && x.confirmation.connectionsDrained && x.confirmation.how !== 'forced-after-timeout' && evidenceDrained(x.confirmation.evidence) && !x.superseded && x.restoredAt !== undefined && (x.soak === undefined || x.soak.outcome === 'passed');
+  return (a.soak === undefined) === (b.soak === undefined) && a.walk === b.walk && clean(a) && clean(b) && a.confirmation!.by === b.confirmation!.by && a.confirmation!.how === b.confirmation!.how && (a.confirmation!.evidence === undefined) === (b.confirmation!.evidence === undefined);
 }
 
 function fold(a: HistoryBatch, b: HistoryBatch): HistoryBatch {
@@ -166,6 +178,7 @@ function fold(a: HistoryBatch, b: HistoryBatch): HistoryBatch {
     confirmation: { ...a.confirmation!, afterSeconds: Math.max(a.confirmation!.afterSeconds, b.confirmation!.afterSeconds), ...(evidence ? { evidence } : {}) },
     ...(b.rebuiltAt ? { rebuiltAt: b.rebuiltAt } : {}),
     restoredAt: b.restoredAt!,
+    ...(b.soak ? { soak: b.soak } : {}),
     folded: (a.folded ?? 1) + (b.folded ?? 1),
   };
 }

@@ -17,8 +17,8 @@ export interface PodRow {
   deleting: boolean;
   /** During an upgrade: the weight each Service port gives this ordinal by the annotation, e.g. {"gw TCP/80": 0}. */
   weights?: Record<string, number>;
-  /** During an upgrade: surge, upgraded, draining (between drain and restore) or pending. */
-  step?: 'surge' | 'upgraded' | 'draining' | 'pending';
+  /** During an upgrade: surge, upgraded, soaking (restored, watched before the next batch), draining (between drain and restore) or pending. */
+  step?: 'surge' | 'upgraded' | 'soaking' | 'draining' | 'pending';
 }
 
 export type UpgradePhase = 'walking' | 'finishing';
@@ -35,6 +35,8 @@ export interface UpgradeView {
   confirmations: (Confirmation & { what: string })[];
   /** An undo of a finished upgrade: that upgrade's number in the history (null when not known). */
   undoOf?: number | null;
+  /** The soak of a restored batch, under way or failed: the walk goes on only once it passed. */
+  soak?: { batch: number; startedAt: string; endsAt: string; failed?: { at: string; reason: string } };
 }
 
 export interface StatusView {
@@ -64,6 +66,9 @@ function upgradeView(record: UpgradeRecord): UpgradeView {
     batch: current < 0 ? null : { index: current + 1, of: record.batches.length, phase: record.batches[current]!.phase },
     targetImages: record.targetImages,
     ...(record.undo ? { undoOf: record.undo.upgrade ?? null } : {}),
+    ...(record.soak
+      ? { soak: { batch: record.soak.batch + 1, startedAt: record.soak.startedAt, endsAt: new Date(Date.parse(record.soak.startedAt) + record.soak.ms).toISOString(), ...(record.soak.failed ? { failed: record.soak.failed } : {}) } }
+      : {}),
     confirmations: [
       ...record.batches.flatMap((b) => (b.confirmation ? [{ ...b.confirmation, what: `ordinals ${b.ordinals.join(', ')}` }] : [])),
       ...(record.finish?.confirmation ? [{ ...record.finish.confirmation, what: 'surge pods' }] : []),
@@ -75,7 +80,8 @@ function stepOf(record: UpgradeRecord, ordinal: number): PodRow['step'] {
   if (surgeOrdinals(record).includes(ordinal)) return record.finish ? 'draining' : 'surge';
   const batch = record.batches.find((b) => b.ordinals.includes(ordinal));
   if (!batch || batch.phase === 'pending') return 'pending';
-  return batch.phase === 'done' ? 'upgraded' : 'draining';
+  if (batch.phase === 'done') return record.soak && record.batches[record.soak.batch] === batch ? 'soaking' : 'upgraded';
+  return 'draining';
 }
 
 /**

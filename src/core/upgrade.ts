@@ -4,6 +4,7 @@
 import { summaryLine, type EvidenceSummary } from './evidence.js';
 import { RS_WEIGHT_ANNOTATION, priorWeight, sameKey, withoutZerosOf, type PortKey, type PriorWeight, type WeightChange } from './rs-weight.js';
 import { fromRanges, toRanges } from './ranges.js';
+import type { SoakState } from './soak.js';
 import { onRevision, type ContainerImage, type PodSnapshot, type ServiceSnapshot, type StatefulSetSnapshot } from './workload.js';
 
 export const RECORD_ANNOTATION = 'zerolossupgrade.io/upgrade';
@@ -86,7 +87,11 @@ export interface UpgradeRecord {
    */
   surgePrior?: Priors;
   /** Set when the upgrade was turned back: the walk now returns pods to the original template. */
-  rollback?: { at: string; by: string; from: ContainerImage[] };
+  rollback?: { at: string; by: string; from: ContainerImage[]; trigger?: 'soak' };
+  /** The soak of a batch just restored, under way or failed: the walk goes on only once it passed. */
+  soak?: SoakState;
+  /** How long each batch soaks after its restore unless `next --soak` says otherwise (start --soak). */
+  soakMs?: number;
   /** Set when this upgrade walks a finished one back: the history number of that upgrade, when the history knows it. */
   undo?: { upgrade?: number };
 }
@@ -363,6 +368,7 @@ export function rollbackRecord(r: UpgradeRecord, pods: PodSnapshot[], at: string
     batches,
     // A finish under way stops: its surge pods are to get their weights back.
     finish: undefined,
+    soak: undefined,
     ...(r.finish && r.finish.phase !== 'scaled' ? { surgePrior: r.finish.prior ?? {} } : {}),
     rollback: { at, by, from: r.targetImages },
   };

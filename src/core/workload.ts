@@ -27,6 +27,8 @@ export interface PodSnapshot {
   unschedulable?: string;
   /** Containers not running, with the kubelet's reason (ImagePullBackOff, CrashLoopBackOff ...). */
   waiting: { container: string; reason: string; message?: string; lastTermination?: string; restarts: number }[];
+  /** Every container's restart count and how it last ended (OOMKilled, Error ...): what a soak watches. */
+  restarts?: { container: string; count: number; lastTermination?: string }[];
 }
 
 /** Why a pod does not serve, in words an operator acts on; undefined when it is Running and Ready. */

@@ -1,4 +1,5 @@
 // The only code that calls the Kubernetes API. Commands get a Cluster and never see client-node.
+import type { WarningEvent } from '../core/soak.js';
 import {
   ApiException,
   AppsV1Api,
@@ -166,6 +167,22 @@ export class KubeCluster implements Cluster {
         reason: e.reason ?? '',
         message: e.message ?? '',
         at: new Date(e.lastTimestamp ?? e.eventTime ?? e.metadata?.creationTimestamp ?? 0).toISOString(),
+        source: e.source?.component ?? e.reportingComponent ?? '',
+      }))
+      .filter((e) => new Date(e.at) >= since)
+      .sort((a, b) => a.at.localeCompare(b.at));
+  }
+
+  async warningEvents(since: Date): Promise<WarningEvent[]> {
+    const list = await this.call({ verb: 'list', resource: 'events' }, () => this.core.listNamespacedEvent({ namespace: this.namespace, fieldSelector: 'type=Warning' }));
+    return list.items
+      .map((e) => ({
+        kind: e.involvedObject?.kind ?? '',
+        name: e.involvedObject?.name ?? '',
+        ...(e.involvedObject?.uid ? { uid: e.involvedObject.uid } : {}),
+        reason: e.reason ?? '',
+        message: e.message ?? '',
+        at: new Date(e.lastTimestamp ?? e.series?.lastObservedTime ?? e.eventTime ?? e.metadata?.creationTimestamp ?? 0).toISOString(),
         source: e.source?.component ?? e.reportingComponent ?? '',
       }))
       .filter((e) => new Date(e.at) >= since)

@@ -79,13 +79,15 @@ export function toPodSnapshots(sts: StatefulSetSnapshot, pods: V1Pod[]): PodSnap
     const conditions = pod.status?.conditions ?? [];
     const isTrue = (type: string) => conditions.some((c) => c.type === type && c.status === 'True');
     const scheduled = conditions.find((c) => c.type === 'PodScheduled');
+    const lastTermination = (c: { lastState?: { terminated?: { reason?: string; exitCode: number } } }) =>
+      c.lastState?.terminated ? `${c.lastState.terminated.reason ?? 'exit'} (exit code ${c.lastState.terminated.exitCode})` : undefined;
     const waiting = (pod.status?.containerStatuses ?? [])
       .filter((c) => c.state?.waiting?.reason && c.state.waiting.reason !== 'ContainerCreating' && c.state.waiting.reason !== 'PodInitializing')
       .map((c) => ({
         container: c.name,
         reason: c.state!.waiting!.reason!,
         message: c.state!.waiting!.message,
-        lastTermination: c.lastState?.terminated ? `${c.lastState.terminated.reason ?? 'exit'} (exit code ${c.lastState.terminated.exitCode})` : undefined,
+        lastTermination: lastTermination(c),
         restarts: c.restartCount ?? 0,
       }));
     out.push({
@@ -104,6 +106,7 @@ export function toPodSnapshots(sts: StatefulSetSnapshot, pods: V1Pod[]): PodSnap
       labels: m.labels ?? {},
       unschedulable: scheduled?.status === 'False' ? `${scheduled.reason ?? 'Unschedulable'}: ${scheduled.message ?? ''}`.trim() : undefined,
       waiting,
+      restarts: (pod.status?.containerStatuses ?? []).map((c) => ({ container: c.name, count: c.restartCount ?? 0, ...(c.lastState?.terminated ? { lastTermination: lastTermination(c) } : {}) })),
     });
   }
   return out.sort((a, b) => a.ordinal - b.ordinal);

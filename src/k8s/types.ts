@@ -1,5 +1,6 @@
 // The narrow view of the cluster that commands use. Type-only: importing it loads no client code.
 import type { LeaseState } from '../core/lock.js';
+import type { WarningEvent } from '../core/soak.js';
 import type { ContainerImage, PodSnapshot, ServiceEvent, ServiceSnapshot, StatefulSetSnapshot } from '../core/workload.js';
 
 export interface StatefulSetChange {
@@ -66,6 +67,8 @@ export interface Cluster {
   /** Names of HorizontalPodAutoscalers that scale this StatefulSet. */
   autoscalersOf(name: string): Promise<string[]>;
   serviceEvents(name: string, since: Date): Promise<ServiceEvent[]>;
+  /** Warning Events in the namespace last seen at or after `since` (what a soak watches). */
+  warningEvents(since: Date): Promise<WarningEvent[]>;
   /** Who the API server says we are; falls back to the kubeconfig's user. */
   whoAmI(): Promise<string>;
   /** An Event on the StatefulSet, for `kubectl describe statefulset`. */

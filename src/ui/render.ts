@@ -3,7 +3,7 @@
 import Table from 'cli-table3';
 import { stringify } from 'yaml';
 import type { EvidenceView } from '../core/evidence.js';
-import type { HistoryBatch, HistoryConfirmation, HistoryEntry } from '../core/history.js';
+import type { HistorySoak, HistoryBatch, HistoryConfirmation, HistoryEntry } from '../core/history.js';
 import type { StatusView } from '../core/status-view.js';
 import { confirmationText } from '../core/upgrade.js';
 import type { Style } from './terminal.js';
@@ -42,6 +42,13 @@ export function renderStatusTable(view: StatusView, style: Style): string {
     );
     for (const c of u.confirmations) header.push(`  ${c.what} at ${c.at}: ${confirmationText(c)}`);
     if (u.batch && u.batch.index > 1) header.push(`  earlier confirmations: kubectl zerolossupgrade history ${s.name} -n ${s.namespace}`);
+    if (u.soak) {
+      header.push(
+        u.soak.failed
+          ? style.red(`  soak of batch ${u.soak.batch} FAILED at ${u.soak.failed.at}: ${u.soak.failed.reason}`)
+          : `  soak of batch ${u.soak.batch}: started ${u.soak.startedAt}, ends ${u.soak.endsAt}; resume it with kubectl zerolossupgrade next ${s.name} -n ${s.namespace}`,
+      );
+    }
   }
   const rows = view.pods.map((p) => [
     String(p.ordinal),
@@ -99,6 +106,12 @@ export function renderHistoryList(entries: HistoryEntry[], style: Style): string
 
 const confirmedText = (c?: HistoryConfirmation) => (c ? `${c.by} ${HOW_TEXT[c.how]}${c.connectionsDrained ? '' : ', connections NOT drained'}` : '-');
 
+function soakText(k: HistorySoak, style: Style): string {
+  const head = `${k.outcome} after ${k.seconds}s${k.by ? ` (${k.by})` : ''}`;
+  const text = [head, ...k.readings].join('\n');
+  return k.outcome === 'passed' ? text : style.red(text);
+}
+
 /** One upgrade: what it went from and to, how it ended, and every batch with its confirmation. */
 export function renderHistoryEntry(e: HistoryEntry, style: Style): string {
   const lines = [
@@ -107,7 +120,7 @@ export function renderHistoryEntry(e: HistoryEntry, style: Style): string {
     `From: revision ${e.fromRevision} ${imagesOf(e.fromImages)}`,
     `To: revision ${e.toRevision ?? '-'} ${imagesOf(e.toImages)}`,
   ];
-  if (e.rollback) lines.push(`Rolled back: ${e.rollback.at} by ${e.rollback.by}; the walk then went back to revision ${e.fromRevision}`);
+  if (e.rollback) lines.push(`Rolled back: ${e.rollback.at} by ${e.rollback.by}${e.rollback.trigger === 'soak' ? ' (triggered by a failed soak, --on-failure rollback)' : ''}; the walk then went back to revision ${e.fromRevision}`);
   if (e.endedAt) lines.push(`Ended: ${e.endedAt} by ${e.endedBy ?? '-'}`);
   if (e.omittedBatches) lines.push(style.yellow(`The oldest ${e.omittedBatches} batches are left out to keep the history within its size`));
   const row = (b: HistoryBatch) => [
@@ -124,9 +137,10 @@ export function renderHistoryEntry(e: HistoryEntry, style: Style): string {
     b.confirmation?.evidence ?? '-',
     b.rebuiltAt ?? '-',
     b.restoredAt ?? '-',
+    b.soak ? soakText(b.soak, style) : '-',
   ];
   const rows = e.batches.map(row);
-  if (e.surgeDrain) rows.push(['surge', e.surgeDrain.ordinals, e.surgeDrain.drainedAt ?? '-', e.surgeDrain.confirmation?.at ?? '-', confirmedText(e.surgeDrain.confirmation), e.surgeDrain.confirmation ? `${e.surgeDrain.confirmation.afterSeconds}s` : '-', e.surgeDrain.confirmation?.evidence ?? '-', '-', '-']);
+  if (e.surgeDrain) rows.push(['surge', e.surgeDrain.ordinals, e.surgeDrain.drainedAt ?? '-', e.surgeDrain.confirmation?.at ?? '-', confirmedText(e.surgeDrain.confirmation), e.surgeDrain.confirmation ? `${e.surgeDrain.confirmation.afterSeconds}s` : '-', e.surgeDrain.confirmation?.evidence ?? '-', '-', '-', '-']);
   if (rows.length === 0) return [...lines, 'No batch walked yet'].join('\n');
-  return [...lines, table(['BATCH', 'ORDINALS', 'DRAINED', 'CONFIRMED', 'CONFIRMED BY', 'AFTER DRAIN', 'EVIDENCE', 'REBUILT', 'RESTORED'], rows, style)].join('\n');
+  return [...lines, table(['BATCH', 'ORDINALS', 'DRAINED', 'CONFIRMED', 'CONFIRMED BY', 'AFTER DRAIN', 'EVIDENCE', 'REBUILT', 'RESTORED', 'SOAK'], rows, style)].join('\n');
 }

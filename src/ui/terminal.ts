@@ -1,7 +1,7 @@
 // The one place that knows about process streams, TTYs, NO_COLOR, prompts and --yes.
 import type { Readable, Writable } from 'node:stream';
 import { formatDuration } from '../core/duration.js';
-import { UsageError } from '../core/errors.js';
+import { CancelledError, UsageError } from '../core/errors.js';
 
 export interface Io {
   stdin: Readable & { isTTY?: boolean };
@@ -66,6 +66,13 @@ export interface Ui {
   choose<T extends string>(message: string, choices: Choice<T>[], whenYes: T): Promise<T>;
   /** A line that says what is awaited and for how long: rewritten in place on a terminal. */
   progress(what: string): Progress;
+  /** Several lines rewritten in place on a terminal; elsewhere `oneLine` is printed for each showing. */
+  board(): { show(lines: string[], oneLine: string): void; done(): void };
+  /**
+   * Resolves when the operator presses a key on the terminal (never with --yes or without a
+   * terminal); Ctrl-C rejects, as cancelled. `stop` gives the terminal back.
+   */
+  keypress(): { pressed: Promise<void>; stop(): void };
 }
 
 export const NO_TTY_MESSAGE = 'this step asks for confirmation, but there is no terminal to ask on; run it in a terminal, or pass --yes for scripted use';
@@ -127,6 +134,38 @@ export function makeUi(flags: UiFlags, io: Io = processIo()): Ui {
           if (finished) return;
           finished = true;
           io.stderr.write(io.stderr.isTTY ? `\r\x1b[K${line(result)}` : line(result));
+        },
+      };
+    },
+    board: () => {
+      let shown = 0;
+      return {
+        show: (lines, oneLine) => {
+          if (!io.stderr.isTTY) return void io.stderr.write(line(oneLine));
+          io.stderr.write(`${shown > 0 ? `\x1b[${shown}A` : ''}\r\x1b[J${lines.map(line).join('')}`);
+          shown = lines.length;
+        },
+        done: () => {
+          shown = 0;
+        },
+      };
+    },
+    keypress: () => {
+      const stdin = io.stdin as Readable & { isTTY?: boolean; setRawMode?: (raw: boolean) => void };
+      if (flags.yes || !interactive || !stdin.setRawMode) return { pressed: new Promise<void>(() => undefined), stop: () => undefined };
+      let onData: (d: Buffer) => void = () => undefined;
+      const pressed = new Promise<void>((resolve, reject) => {
+        onData = (d) => (d.includes(3) ? reject(new CancelledError('interrupted (Ctrl-C)')) : resolve());
+      });
+      stdin.setRawMode(true);
+      stdin.on('data', onData);
+      stdin.resume();
+      return {
+        pressed,
+        stop: () => {
+          stdin.off('data', onData);
+          stdin.setRawMode?.(false);
+          stdin.pause();
         },
       };
     },

@@ -9,6 +9,8 @@ import { onRevision, type PodSnapshot } from '../core/workload.js';
 import { historyConfirmation, withBatch } from '../core/history.js';
 import type { PodFeed } from '../k8s/types.js';
 import { confirmDrain } from './confirm.js';
+import { rollBack } from './rollback.js';
+import { soakGate, soakState } from './soak.js';
 import { writeHistory } from './history.js';
 import { audit, observed, podNames, readUpgrade, saveRecord, type Upgrade, type WalkContext } from './context.js';
 import { assertServing, evictWhenAllowed, waitRebuilt } from './pods.js';
@@ -139,7 +141,9 @@ export async function walkBatch(ctx: WalkContext, start: Upgrade, index: number)
         ctx.ui.info(`restored ${names}: they serve real traffic again`);
         const doneAt = ctx.now().toISOString();
         await writeHistory(ctx, up.record, (e) => withBatch(e, up.record, index, { rebuiltAt: batch().rebuiltAt!, restoredAt: doneAt }));
-        await save(advance(up.record, index, 'done', { doneAt }));
+        // The soak begins with the restore, in the same write: a crash right after still soaks.
+        const soak = soakState(ctx, up, index, doneAt);
+        await save({ ...advance(up.record, index, 'done', { doneAt }), ...(soak ? { soak } : {}) });
         await audit(ctx, up.sts, 'Restored', `${names}: CLB weight restored by ${ctx.who}`);
         await showRestored(ctx, up.record, up.pods, ordinals);
         return up;
@@ -165,24 +169,44 @@ async function showRestored(ctx: WalkContext, record: UpgradeRecord, pods: PodSn
   if (!serving(view)) ctx.ui.warn(`the CLB does not yet show ${podNames(record.statefulSet, ordinals)} with weight above 0 and healthy on every listener`);
 }
 
-/** Walks the remaining batches (at most `maxBatches`), asking between them whether to go on or stop to soak. */
+/**
+ * Walks the remaining batches (at most `maxBatches`). Between them, the soak gate when one is set;
+ * otherwise the question whether to go on or stop to watch the new pods.
+ */
 export async function walkRemaining(ctx: WalkContext, name: string, maxBatches = Infinity): Promise<void> {
   // Read under the lock: what another operator did before we got it counts.
   let up = await readUpgrade(ctx.cluster, name);
   if (up.record.finish) throw new GateError(`the upgrade of "${name}" is finishing; run: kubectl zerolossupgrade finish ${name}`);
   if (!up.record.targetRevision) throw new GateError(`the start of the upgrade of "${name}" did not finish; run it again: kubectl zerolossupgrade start ${name}`);
   up = await restoreStoppedFinish(ctx, up);
+  const toGo = (walked: number, left: number) => `walked ${walked} batch${walked === 1 ? '' : 'es'} (--batches); ${left} to go: kubectl zerolossupgrade next ${name} -n ${ctx.cluster.namespace}`;
   for (let walked = 0; ; ) {
+    if (up.record.soak) {
+      const after = await soakGate(ctx, up);
+      if (after.next === 'rollback') return rollBack(ctx, name, false, maxBatches, ctx.ui.yes ? 'soak' : undefined);
+      if (after.next === 'stop') {
+        if (after.up.record.soak && !after.up.record.soak.failed) ctx.ui.result(`stopped during the soak; resume it with: kubectl zerolossupgrade next ${name} -n ${ctx.cluster.namespace}`);
+        return;
+      }
+      up = after.up;
+    }
     const index = currentBatchIndex(up.record);
     if (index < 0) {
       ctx.ui.result(`every pod of statefulset "${name}" is ${up.record.rollback ? 'back on the original revision' : up.record.undo ? `back on revision ${up.record.targetRevision}` : 'upgraded'}; next: kubectl zerolossupgrade finish ${name} -n ${ctx.cluster.namespace}`);
       return;
     }
+    if (walked >= maxBatches) {
+      ctx.ui.result(toGo(walked, up.record.batches.filter((b) => b.phase !== 'done').length));
+      return;
+    }
     up = await walkBatch(ctx, up, index);
+    walked++;
+    // The soak decides, and asks, at its end.
+    if (up.record.soak) continue;
     const left = up.record.batches.filter((b) => b.phase !== 'done').length;
     if (left === 0) continue;
-    if (++walked >= maxBatches) {
-      ctx.ui.result(`walked ${walked} batch${walked === 1 ? '' : 'es'} (--batches); ${left} to go: kubectl zerolossupgrade next ${name} -n ${ctx.cluster.namespace}`);
+    if (walked >= maxBatches) {
+      ctx.ui.result(toGo(walked, left));
       return;
     }
     const choice = await ctx.ui.choose(

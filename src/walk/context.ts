@@ -7,6 +7,7 @@ import type { PodSnapshot, StatefulSetSnapshot } from '../core/workload.js';
 import type { Cluster } from '../k8s/types.js';
 import type { Ui } from '../ui/terminal.js';
 import type { DrainEvidence } from './evidence.js';
+import type { SoakOptions } from './soak.js';
 
 export interface WalkContext {
   cluster: Cluster;
@@ -20,6 +21,8 @@ export interface WalkContext {
   evidence: DrainEvidence;
   /** Warnings already given in this run (said once, not before every batch). */
   warned: Set<string>;
+  /** The soak gate's options (next); absent: only a soak start recorded, with no analyses. */
+  soak?: SoakOptions;
 }
 
 export interface Upgrade {

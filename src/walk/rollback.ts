@@ -10,7 +10,8 @@ import { audit, observed, podNames, readUpgrade, saveRecord, type WalkContext } 
 import { writeHistory } from './history.js';
 import { planNextBatch, printPlan, stsPatchStep } from './plan.js';
 
-export async function rollBack(ctx: WalkContext, name: string, dryRun: boolean, maxBatches = Infinity): Promise<void> {
+/** `trigger` 'soak': started unattended by a failed soak (--on-failure rollback), and recorded so. */
+export async function rollBack(ctx: WalkContext, name: string, dryRun: boolean, maxBatches = Infinity, trigger?: 'soak'): Promise<void> {
   const { cluster, ui, now, who } = ctx;
   let up = await readUpgrade(cluster, name);
   // A finish whose scale-down landed but was not recorded yet is as far along as a recorded one.
@@ -21,7 +22,8 @@ export async function rollBack(ctx: WalkContext, name: string, dryRun: boolean, 
     if (up.sts.updateStrategy !== 'OnDelete') {
       throw new GateError(`statefulset "${name}" has updateStrategy ${up.sts.updateStrategy}: putting the old template back now would let its controller replace every pod undrained. Set it back to OnDelete first`);
     }
-    const back = rollbackRecord(up.record, up.pods, now().toISOString(), who);
+    const reversed = rollbackRecord(up.record, up.pods, now().toISOString(), who);
+    const back = trigger ? { ...reversed, rollback: { ...reversed.rollback!, trigger } } : reversed;
     // A finish under way stops: its surge pods serve again until the walk back ends.
     const finishing = Boolean(up.record.finish);
     delete back.finish;
@@ -43,14 +45,14 @@ export async function rollBack(ctx: WalkContext, name: string, dryRun: boolean, 
     if (!(await ui.confirm(`Roll back "${name}"?`))) throw new CancelledError('not rolled back; nothing changed');
     const sts = await cluster.patchStatefulSet(name, up.sts.resourceVersion, change);
     ui.info(`template of statefulset "${name}" back at revision ${original}`);
-    await audit(ctx, sts, 'RolledBack', `by ${who}: template back to revision ${original}; walking back ${podNames(name, back.batches.flatMap((b) => b.ordinals))}`);
+    await audit(ctx, sts, 'RolledBack', `by ${who}${trigger ? ' (triggered by the failed soak, --on-failure rollback)' : ''}: template back to revision ${original}; walking back ${podNames(name, back.batches.flatMap((b) => b.ordinals))}`);
   }
   if (dryRun) return printPlan(ui, await planNextBatch(cluster, up, now()));
   // Every run of the walk back, also one after a crash: the steps below are idempotent.
   const seen = await observed(cluster, name, 30_000);
   up = { ...seen, record: (await readUpgrade(cluster, name)).record };
   const turned = up.record.rollback!;
-  await writeHistory(ctx, up.record, (e) => (e.rollback ? e : { ...e, rollback: { at: turned.at, by: turned.by } }));
+  await writeHistory(ctx, up.record, (e) => (e.rollback ? e : { ...e, rollback: { at: turned.at, by: turned.by, ...(turned.trigger ? { trigger: turned.trigger } : {}) } }));
   if (seen.sts.updateRevision && seen.sts.updateRevision !== up.record.targetRevision) {
     // The controller reuses an equal revision; should it name the same template anew, pods must reach that one.
     const same = JSON.stringify(await cluster.revisionPatch(seen.sts.updateRevision)) === JSON.stringify(await cluster.revisionPatch(up.record.targetRevision!));

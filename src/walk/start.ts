@@ -28,6 +28,8 @@ export interface StartPlan {
   dryRun: boolean;
   /** Backends one CLB takes (200 by default in Tencent Cloud; higher for accounts with a raised quota). */
   clbBackendQuota?: number;
+  /** How long each batch soaks after its restore (recorded; next --soak overrides). */
+  soakMs?: number;
   /** Instead of images: put this ControllerRevision's template back (the undo of a finished upgrade). */
   revision?: { name: string; patch: Record<string, unknown>; images: ContainerImage[]; undoOf?: number };
 }
@@ -177,6 +179,7 @@ async function preflightAndStart(o: StartPlan, cluster: Cluster, ui: Ui, now: ()
     services: [],
     ...(o.services.length > 0 ? { servicesNamed: o.services } : {}),
     batches: planBatches(sts.ordinalsStart, sts.replicas, o.batch),
+    ...(o.soakMs ? { soakMs: o.soakMs } : {}),
     ...(o.revision ? { undo: o.revision.undoOf !== undefined ? { upgrade: o.revision.undoOf } : {} } : {}),
   };
   const record = reconcileServices(empty, services, (s) => s.annotations[RS_WEIGHT_ANNOTATION]).record;

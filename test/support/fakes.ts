@@ -1,4 +1,5 @@
 // Test doubles for the two things commands depend on: the terminal and the cluster.
+import type { WarningEvent } from '../../src/core/soak.js';
 import { PassThrough, Writable } from 'node:stream';
 import type { Deps } from '../../src/commands/common.js';
 import type { LeaseState } from '../../src/core/lock.js';
@@ -269,6 +270,13 @@ export class FakeCluster implements Cluster {
 
   async serviceEvents(): Promise<ServiceEvent[]> {
     return [];
+  }
+
+  /** Warning Events in the namespace (a test adds them; the soak reads them). */
+  warnings: WarningEvent[] = [];
+  async warningEvents(since: Date): Promise<WarningEvent[]> {
+    this.calls.push('list warning events');
+    return this.warnings.filter((e) => new Date(e.at) >= since);
   }
 
   async whoAmI() {
