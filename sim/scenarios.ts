@@ -208,14 +208,14 @@ async function listenersOf(env: ScenarioEnv, w: Workload, services: string[]): P
  * clients saw. The load goes on until the CLB serves every pod again at its weight (however slow
  * the controller), and a little longer, so that a loss at the very end is seen too.
  */
-export async function underLoad(env: ScenarioEnv, name: string, w: Workload, upgrade: () => Promise<void>, load = BENCH_LOAD, services = [w.name]): Promise<LossRun> {
+export async function underLoad(env: ScenarioEnv, name: string, w: Workload, upgrade: () => Promise<void>, load = BENCH_LOAD, services = [w.name], minSeconds = 0): Promise<LossRun> {
   const run = runLoad({ ...load, targets: await listenersOf(env, w, services) });
   const started = Date.now();
   try {
     await sleep(3000);
     await upgrade();
     for (const s of services) await env.serving(w, s, 180_000);
-    await sleep(3000);
+    await sleep(Math.max(3000, started + minSeconds * 1000 - Date.now()));
   } finally {
     run.stop();
   }
@@ -232,10 +232,14 @@ export function baselineWorkload(namespace: string, strategy: Workload['strategy
 export interface ScenarioOptions {
   load?: Omit<LoadOptions, 'targets'>;
   workload?: Partial<Workload>;
+  /** The release upgraded to (default gateway:v2). */
+  image?: string;
+  /** Keep the load on at least this long from its start (to compare over the same window). */
+  minSeconds?: number;
 }
 
 /** Baseline: the StatefulSet controller's own RollingUpdate. */
-export async function rollingUpdateBaseline(env: ScenarioEnv, { load = BENCH_LOAD, workload }: ScenarioOptions = {}): Promise<LossRun> {
+export async function rollingUpdateBaseline(env: ScenarioEnv, { load = BENCH_LOAD, workload, image = 'gateway:v2', minSeconds = 0 }: ScenarioOptions = {}): Promise<LossRun> {
   const w = baselineWorkload(await env.namespace('rolling'), 'RollingUpdate', workload);
   await env.deploy(w);
   return underLoad(
@@ -243,10 +247,12 @@ export async function rollingUpdateBaseline(env: ScenarioEnv, { load = BENCH_LOA
     'rolling-update',
     w,
     async () => {
-      await env.setImage(w, 'gateway:v2');
-      await env.rolledOut(w, 'gateway:v2', 300_000);
+      await env.setImage(w, image);
+      await env.rolledOut(w, image, 300_000);
     },
     load,
+    [w.name],
+    minSeconds,
   );
 }
 

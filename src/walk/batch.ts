@@ -183,7 +183,13 @@ export async function walkRemaining(ctx: WalkContext, name: string, maxBatches =
   for (let walked = 0; ; ) {
     if (up.record.soak) {
       const after = await soakGate(ctx, up);
-      if (after.next === 'rollback') return rollBack(ctx, name, false, maxBatches, ctx.ui.yes ? 'soak' : undefined);
+      if (after.next === 'rollback') {
+        const bySoak = ctx.ui.yes;
+        await rollBack(ctx, name, false, maxBatches, bySoak ? 'soak' : undefined);
+        // Unattended, a walk that went back is not a success: a script sees exit 3.
+        if (bySoak) throw new GateError(`the soak failed and the upgrade of "${name}" was rolled back (see kubectl zerolossupgrade history ${name} -n ${ctx.cluster.namespace})`);
+        return;
+      }
       if (after.next === 'stop') {
         if (after.up.record.soak && !after.up.record.soak.failed) ctx.ui.result(`stopped during the soak; resume it with: kubectl zerolossupgrade next ${name} -n ${ctx.cluster.namespace}`);
         return;

@@ -84,6 +84,7 @@ export async function soakGate(ctx: WalkContext, start: Upgrade): Promise<{ up: 
   const readings = readingLines(run.progress);
   const seconds = Math.round((ctx.now().getTime() - Date.parse(soak.startedAt)) / 1000);
   if (verdict.outcome === 'passed' && !run.interrupted) {
+    await settle(ctx, up, save, history, { outcome: 'passed', seconds, at: ctx.now().toISOString(), readings });
     ctx.ui.info(ctx.ui.errStyle.green(`soak of ${names} passed after ${formatDuration(seconds * 1000)}`));
     const next = await ctx.ui.choose(
       `Soak of ${names} passed. Go on?`,
@@ -94,7 +95,6 @@ export async function soakGate(ctx: WalkContext, start: Upgrade): Promise<{ up: 
       ],
       'continue' as AfterSoak,
     );
-    await settle(ctx, up, save, history, { outcome: 'passed', seconds, at: ctx.now().toISOString(), readings, ...(ctx.ui.yes ? {} : { by: ctx.who }) });
     return { up, next };
   }
   if (verdict.outcome === 'passed' || (run.interrupted && verdict.outcome === 'unknown' && !run.progress.failure)) {

@@ -16,6 +16,8 @@ export default function setup(project: TestProject) {
   project.provide('nobodyKubeconfig', env.ZLU_NOBODY_KUBECONFIG!);
   project.provide('clusterBin', cluster('bin').trim());
   project.provide('auditLog', env.ZLU_AUDIT_LOG!);
+  project.provide('prometheusUrl', env.ZLU_PROMETHEUS_URL!);
+  project.provide('prometheusTargets', env.ZLU_PROMETHEUS_TARGETS!);
   return () => {
     cluster('down');
   };
@@ -29,5 +31,8 @@ declare module 'vitest' {
     clusterBin: string;
     /** The API server's audit log of the operator's requests (the scale tests count calls). */
     auditLog: string;
+    /** The real Prometheus the cluster script runs, and the folder of its file-based discovery. */
+    prometheusUrl: string;
+    prometheusTargets: string;
   }
 }

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { AppsV1Api, CoreV1Api, KubeConfig, type V1StatefulSet } from '@kubernetes/client-node';
 import { afterAll, beforeAll, expect, inject } from 'vitest';
 import type { PodDeletion } from '../../sim/controller.js';
+import type { BackendOptions } from '../../sim/backends.js';
 import type { ClbOptions } from '../../sim/clb.js';
 import type { ControllerOptions } from '../../sim/controller.js';
 import { startSimulator, type Simulator } from '../../sim/index.js';
@@ -98,10 +99,10 @@ export function runPlugin(args: string[], opts: { kubeconfig?: string; env?: Rec
 }
 
 /** Starts the simulator for the tests of one file (before all, stopped after all). */
-export function useSimulator(controller: Partial<ControllerOptions>, clb: Partial<ClbOptions> = {}): { sim: Simulator; env: ScenarioEnv } {
+export function useSimulator(controller: Partial<ControllerOptions>, clb: Partial<ClbOptions> = {}, backends: Partial<BackendOptions> = {}): { sim: Simulator; env: ScenarioEnv } {
   const ctx = {} as { sim: Simulator; env: ScenarioEnv };
   beforeAll(async () => {
-    ctx.sim = await startSimulator({ kubeconfig: inject('adminKubeconfig'), controller, clb });
+    ctx.sim = await startSimulator({ kubeconfig: inject('adminKubeconfig'), controller, clb, backends });
     ctx.env = new ScenarioEnv(adminClients().kc, ctx.sim);
   });
   // Each file's workloads go with it: the simulator of the next file watches every namespace.

@@ -1,0 +1,193 @@
+// The soak gate in the walk, against the in-memory cluster and a real HTTP server on loopback that
+// answers Prometheus' query API: what passes, what holds the walk, what walks back, what is
+// recorded, and that a bad flag changes nothing.
+import { createServer, type Server } from 'node:http';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { pairAnalyses } from '../../src/commands/soak.js';
+import type { FakeCluster } from '../support/fakes.js';
+import { historyOf, ok, recordOf, run, settled } from '../support/walk.js';
+
+/** A Prometheus stand-in: answers every instant query with `value` (or with nothing), and keeps each query and Authorization header. */
+const prom = { value: '0' as string | undefined, status: 200, queries: [] as string[], auth: [] as (string | undefined)[] };
+let server: Server;
+let url: string;
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    const q = new URL(req.url ?? '/', 'http://x').searchParams.get('query') ?? '';
+    prom.queries.push(q);
+    prom.auth.push(req.headers.authorization);
+    res.writeHead(prom.status, { 'content-type': 'application/json' });
+    if (prom.status !== 200) return res.end(JSON.stringify({ status: 'error', errorType: 'bad_data', error: 'parse error' }));
+    const result = prom.value === undefined ? [] : [{ metric: {}, value: [Date.now() / 1000, prom.value] }];
+    res.end(JSON.stringify({ status: 'success', data: { resultType: 'vector', result } }));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+});
+afterAll(() => new Promise<void>((r) => server.close(() => r())));
+beforeEach(() => {
+  Object.assign(prom, { value: '0', status: 200, queries: [], auth: [] });
+});
+
+const FAST = ['--yes', '--min-drain', '0s', '--timeout', '1s', '--analysis-interval', '1s'];
+const analysis = () => ['--prometheus', url, '--analysis', 'errors{pod=~"$PODS",namespace="$NAMESPACE"}', '--max', '0.01'];
+const evictions = (c: FakeCluster) => c.mutations.filter((m) => m.startsWith('delete pod ')).map((m) => m.split(' ')[2]);
+
+describe('the soak gate between batches', { timeout: 60_000 }, () => {
+  it('a good release: each batch soaks for the time given with its own pods in the query, passes, and the walk goes on to the end', async () => {
+    const c = settled('gw', 3);
+    await ok(c, ['start', 'gw', '--image', 'gw=gw:2', '--soak', '2s']);
+    const started = Date.now();
+    const r = await ok(c, ['next', 'gw', ...FAST, ...analysis()]);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(3 * 2000);
+    expect(r.err.match(/soak of gw-\d passed/g)).toEqual(['soak of gw-0 passed', 'soak of gw-1 passed', 'soak of gw-2 passed']);
+    expect(evictions(c)).toEqual(['gw-0', 'gw-1', 'gw-2']);
+    // The query was put in for each batch in turn.
+    for (const p of ['gw-0', 'gw-1', 'gw-2']) expect(prom.queries).toContain(`errors{pod=~"${p}",namespace="prod"}`);
+    const [entry] = historyOf(c);
+    expect(entry!.batches.map((b) => [b.ordinals, b.soak?.outcome, b.soak!.seconds >= 2])).toEqual([
+      ['0', 'passed', true],
+      ['1', 'passed', true],
+      ['2', 'passed', true],
+    ]);
+    expect(entry!.batches[0]!.soak!.readings).toContain('analysis 1: 0 (<= 0.01)');
+    expect(c.events.filter((e) => e.startsWith('Normal SoakPassed'))).toHaveLength(3);
+    expect(recordOf(c).soak).toBeUndefined();
+  });
+
+  it('a failed analysis stops with exit 3 after the first batch: nothing more drained, the batch keeps serving, the failure on record; run again unattended, it still refuses', async () => {
+    const c = settled('gw', 3);
+    await ok(c, ['start', 'gw', '--image', 'gw=gw:2', '--soak', '30s']);
+    prom.value = '0.05';
+    const started = Date.now();
+    const r = await run(c, ['next', 'gw', ...FAST, ...analysis()]);
+    expect(r.code, r.err).toBe(3);
+    // It failed at the first reading that saw it, not at the end of the 30 s.
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(r.err).toContain('the soak of gw-0 FAILED');
+    expect(r.err).toContain('analysis 1: 0.05 (<= 0.01)');
+    expect(r.err).toContain('roll back with: kubectl zerolossupgrade rollback gw -n prod');
+    expect(evictions(c)).toEqual(['gw-0']);
+    const rec = recordOf(c);
+    expect(rec.batches.map((b: { phase: string }) => b.phase)).toEqual(['done', 'pending', 'pending']);
+    expect(rec.soak.failed.reason).toBe('analysis 1: 0.05 (<= 0.01)');
+    // gw-0 was given its weight back: no drain is left on the Service.
+    expect(c.services[0]!.annotations['service.cloud.tencent.com/lb-rs-weight'] ?? '').not.toContain('"weight":0');
+    expect(c.events.filter((e) => e.startsWith('Warning SoakFailed'))).toHaveLength(1);
+    expect(historyOf(c)[0]!.batches[0]!.soak).toMatchObject({ outcome: 'failed', readings: ['analysis 1: 0.05 (<= 0.01)', 'restarts: none', 'readiness: 1/1 Ready', 'warnings: none'] });
+
+    prom.value = '0';
+    const again = await run(c, ['next', 'gw', ...FAST, ...analysis()]);
+    expect(again.code).toBe(3);
+    expect(again.err).toContain('did not pass');
+    const finish = await run(c, ['finish', 'gw', '--yes', '--min-drain', '0s']);
+    expect(finish.code).toBe(3);
+    expect(evictions(c)).toEqual(['gw-0']);
+  });
+
+  it('--on-failure rollback walks back at once, unattended: the soaked batch back on the old revision, the next never drained, and the rollback on record as the soak\'s', async () => {
+    const c = settled('gw', 3);
+    const original = c.sts!.updateRevision;
+    await ok(c, ['start', 'gw', '--image', 'gw=gw:2']);
+    prom.value = '0.2';
+    const r = await run(c, ['next', 'gw', ...FAST, '--soak', '30s', '--on-failure', 'rollback', ...analysis()]);
+    expect(r.code, r.err).toBe(3);
+    expect(r.err).toContain('--on-failure rollback: walking "gw" back now');
+    expect(r.err).toContain('was rolled back');
+    expect(evictions(c)).toEqual(['gw-0', 'gw-0']);
+    expect(c.pods.filter((p) => p.ordinal < 3).map((p) => p.revision)).toEqual([original, original, original]);
+    const rec = recordOf(c);
+    expect(rec.rollback).toMatchObject({ trigger: 'soak' });
+    expect(rec.soak).toBeUndefined();
+    const [entry] = historyOf(c);
+    expect(entry!.rollback).toMatchObject({ trigger: 'soak' });
+    expect(entry!.batches.map((b) => [b.walk, b.ordinals, b.soak?.outcome])).toEqual([
+      ['forward', '0', 'failed'],
+      ['back', '0', undefined],
+    ]);
+    expect(c.events.some((e) => e.startsWith('Normal RolledBack') && e.includes('triggered by the failed soak'))).toBe(true);
+    await ok(c, ['finish', 'gw', '--yes', '--min-drain', '0s']);
+    expect(historyOf(c)[0]!.outcome).toBe('rolled back');
+  });
+
+  it('no series is unknown, which fails an unattended soak at its end; a container restart fails it at once, with its reason', async () => {
+    const c = settled('gw', 2);
+    await ok(c, ['start', 'gw', '--image', 'gw=gw:2']);
+    prom.value = undefined;
+    const r = await run(c, ['next', 'gw', ...FAST, '--soak', '2s', ...analysis()]);
+    expect(r.code, r.err).toBe(3);
+    expect(r.err).toContain('unknown, which never passes a soak: analysis 1: no series');
+    expect(evictions(c)).toEqual(['gw-0']);
+
+    const d = settled('gw', 2);
+    await ok(d, ['start', 'gw', '--image', 'gw=gw:2']);
+    // gw-0 restarts (OOMKilled) two seconds into its soak.
+    const timer = setInterval(() => {
+      const p = d.pods.find((x) => x.name === 'gw-0');
+      if (p && p.revision === d.sts!.updateRevision && recordOf(d)?.soak) d.pods = d.pods.map((x) => (x === p ? { ...x, restarts: [{ container: 'gw', count: 1, lastTermination: 'OOMKilled (exit code 137)' }] } : x));
+    }, 200);
+    try {
+      const s = await run(d, ['next', 'gw', ...FAST, '--soak', '30s']);
+      expect(s.code, s.err).toBe(3);
+      expect(s.err).toContain('restarts: gw-0 gw restarted 1x (last: OOMKilled (exit code 137))');
+    } finally {
+      clearInterval(timer);
+    }
+    expect(evictions(d)).toEqual(['gw-0']);
+  });
+
+  it('the Prometheus token goes in the Authorization header only: a refused one is named as refused, and the token shows nowhere', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'zlu-soak-'));
+    const secret = 's3cr3t-token-value-0123456789';
+    writeFileSync(join(dir, 'token'), `${secret}\n`);
+    const c = settled('gw', 2);
+    await ok(c, ['start', 'gw', '--image', 'gw=gw:2']);
+    prom.status = 401;
+    const r = await run(c, ['next', 'gw', ...FAST, '--soak', '2s', ...analysis(), '--prometheus-user', '1250000000', '--prometheus-token-file', join(dir, 'token')]);
+    expect(r.code).toBe(3);
+    expect(r.err).toContain('refused the credentials (HTTP 401)');
+    expect(prom.auth.length).toBeGreaterThan(0);
+    expect(new Set(prom.auth)).toEqual(new Set([`Basic ${Buffer.from(`1250000000:${secret}`).toString('base64')}`]));
+    const everything = [r.out, r.err, ...c.events, JSON.stringify(c.sts!.annotations), JSON.stringify([...c.configMaps.values()])].join('\n');
+    expect(everything).not.toContain(secret);
+    expect(everything).not.toContain(Buffer.from(`1250000000:${secret}`).toString('base64'));
+  });
+});
+
+describe('bad soak flags: exit 2, nothing changed', () => {
+  const refused: [string[], RegExp][] = [
+    [['--analysis', 'up'], /has no bound/],
+    [['--max', '1', '--analysis', 'up'], /comes before any --analysis/],
+    [['--analysis', 'up', '--max', '1', '--min', '0'], /has two bounds/],
+    [['--analysis', 'up', '--max', 'lots'], /is not a number|give each --analysis/],
+    [['--soak', '1m', '--analysis', 'up', '--max', '1'], /needs --prometheus/],
+    [['--soak', '1m', '--prometheus', 'http://u:p@127.0.0.1:9090', '--analysis', 'up', '--max', '1'], /must not carry credentials/],
+    [['--soak', '1m', '--prometheus', 'ftp://127.0.0.1', '--analysis', 'up', '--max', '1'], /http or https/],
+    [['--soak', '1m', '--prometheus', 'http://127.0.0.1:9090'], /only used by --analysis/],
+    [['--soak', '1m', '--prometheus', 'http://127.0.0.1:9090', '--analysis', 'up', '--max', '1', '--prometheus-token-file', '/nonexistent/token'], /cannot read \/nonexistent\/token: ENOENT/],
+    [['--prometheus', 'http://127.0.0.1:9090', '--analysis', 'up', '--max', '1'], /give --soak DURATION/],
+    [['--soak', 'soon'], /invalid duration "soon" for --soak/],
+    [['--soak', '1m', '--analysis-interval', '100ms'], /at least 1s/],
+    [['--on-failure', 'pray'], /Invalid values|Choices/],
+  ];
+  it.each(refused)('next %j', async (flags, message) => {
+    const c = settled('gw', 2);
+    await ok(c, ['start', 'gw', '--image', 'gw=gw:2']);
+    const before = c.mutations.length;
+    const r = await run(c, ['next', 'gw', '--yes', ...flags]);
+    expect(r.code, r.err).toBe(2);
+    expect(r.err).toMatch(message);
+    expect(c.mutations.length).toBe(before);
+  });
+
+  it('pairs each --analysis with the bound after it, in either form', () => {
+    expect(pairAnalyses(['next', 'gw', '--analysis', 'a', '--max', '0.01', '--analysis=b', '--min=5', '--', '--analysis', 'c'])).toEqual([
+      { query: 'a', bound: { kind: 'max', value: 0.01 } },
+      { query: 'b', bound: { kind: 'min', value: 5 } },
+    ]);
+    expect(pairAnalyses(['--analysis', 'a', '--min', '-1'])).toEqual([{ query: 'a', bound: { kind: 'min', value: -1 } }]);
+  });
+});
