@@ -21,10 +21,6 @@ export interface FinishOptions extends NextOptions {
 
 export async function runFinish(o: FinishOptions, cluster: Cluster, ui: Ui, now: () => Date, opener: CloudOpener): Promise<void> {
   const refuseUnfinished = (up: Upgrade) => {
-    const pending = pendingOrdinals(up.record);
-    if (pending.length > 0 && !up.record.finish && !o.force) {
-      throw new GateError(`pods not yet walked: ${podNames(o.name, pending)}; walk them with: kubectl zerolossupgrade next ${o.name} (or pass --force)`);
-    }
     const soak = up.record.soak;
     if (soak && !up.record.finish && !o.force) {
       const names = podNames(o.name, up.record.batches[soak.batch]?.ordinals ?? []);
@@ -33,6 +29,10 @@ export async function runFinish(o: FinishOptions, cluster: Cluster, ui: Ui, now:
           ? `the soak of ${names} failed (${soak.failed.reason}); roll back with: kubectl zerolossupgrade rollback ${o.name}, or decide in a terminal with: kubectl zerolossupgrade next ${o.name} (or pass --force)`
           : `the soak of ${names} is not over; resume it with: kubectl zerolossupgrade next ${o.name} (or pass --force)`,
       );
+    }
+    const pending = pendingOrdinals(up.record);
+    if (pending.length > 0 && !up.record.finish && !o.force) {
+      throw new GateError(`pods not yet walked: ${podNames(o.name, pending)}; walk them with: kubectl zerolossupgrade next ${o.name} (or pass --force)`);
     }
   };
   if (o.dryRun) {

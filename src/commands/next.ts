@@ -136,7 +136,7 @@ export const nextCommand = (deps: Deps): CommandModule<GlobalArgs, NextArgs> => 
       .example('kubectl zerolossupgrade next nginx', 'Walk the next batch, asking before each step')
       .example('kubectl zerolossupgrade next nginx --yes --min-drain 2m --soak 5m', 'Walk every batch unattended, each drained at least 2 minutes and soaked 5 minutes')
       .example(
-        `kubectl zerolossupgrade next gw --yes --soak 10m --on-failure rollback --prometheus http://prometheus:9090 --analysis 'sum(rate(http_requests_total{pod=~"$PODS",code=~"5.."}[1m])) / sum(rate(http_requests_total{pod=~"$PODS"}[1m]))' --max 0.01`,
+        `kubectl zerolossupgrade next gw --yes --soak 10m --on-failure rollback --prometheus http://prometheus:9090 --analysis '(sum(rate(http_requests_total{pod=~"$UPGRADED",code=~"5.."}[1m])) or vector(0)) / sum(rate(http_requests_total{pod=~"$UPGRADED"}[1m]))' --max 0.01`,
         'Soak each batch 10 minutes against an error ratio of at most 1%; walk back by itself if it fails',
       ) as unknown as Argv<NextArgs>,
   handler: async (args: ArgumentsCamelCase<NextArgs>) => {

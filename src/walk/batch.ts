@@ -191,7 +191,9 @@ export async function walkRemaining(ctx: WalkContext, name: string, maxBatches =
         return;
       }
       if (after.next === 'stop') {
-        if (after.up.record.soak && !after.up.record.soak.failed) ctx.ui.result(`stopped during the soak; resume it with: kubectl zerolossupgrade next ${name} -n ${ctx.cluster.namespace}`);
+        const left = after.up.record.soak;
+        if (!left) ctx.ui.result(`stopped after the soak; continue with: kubectl zerolossupgrade next ${name} -n ${ctx.cluster.namespace}`);
+        else if (!left.failed) ctx.ui.result(`stopped during the soak; resume it with: kubectl zerolossupgrade next ${name} -n ${ctx.cluster.namespace}`);
         return;
       }
       up = after.up;

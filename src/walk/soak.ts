@@ -59,6 +59,8 @@ export function soakState(ctx: WalkContext, up: Upgrade, index: number, at: stri
 
 export type AfterSoak = 'continue' | 'stop' | 'rollback';
 
+const serve = (names: string) => (names.includes(',') ? 'keep serving' : 'keeps serving');
+
 /**
  * Runs (or resumes) the recorded soak and settles it: passed and cleared, or failed and kept. What
  * comes next: go on, stop here (nothing more is drained), or walk back (the caller rolls back).
@@ -146,13 +148,13 @@ async function afterFailure(ctx: WalkContext, up: Upgrade, state: SoakState, jus
       ctx.ui.warn(`--on-failure rollback: walking "${name}" back now`);
       return 'rollback';
     }
-    throw new GateError(`the soak of ${names} did not pass (${state.failed!.reason}); nothing more is drained and ${names} keep serving. ${rollbackHint}, or run next in a terminal to soak again or go on`);
+    throw new GateError(`the soak of ${names} did not pass (${state.failed!.reason}); nothing more is drained and ${names} ${serve(names)}. To go back, ${rollbackHint}; or run next in a terminal to soak again or go on`);
   }
   const next = await ctx.ui.choose(
     `The soak of ${names} did not pass. What now?`,
     [
       { value: 'rollback', name: 'Roll back the upgrade (the zero-loss walk back)' },
-      { value: 'stop', name: `Stop here; ${names} keep serving` },
+      { value: 'stop', name: `Stop here; ${names} ${serve(names)}` },
       { value: 'again', name: 'Soak again from now' },
       { value: 'continue', name: 'Continue with the next batch anyway (recorded as overridden by you)' },
     ],
@@ -177,7 +179,7 @@ async function afterFailure(ctx: WalkContext, up: Upgrade, state: SoakState, jus
     await audit(ctx, up.sts, 'SoakOverridden', `${names}: the failed soak (${state.failed!.reason}) overridden by ${ctx.who}`, 'Warning');
     return 'continue';
   }
-  if (next === 'stop') ctx.ui.result(`stopped; ${names} keep serving. ${rollbackHint}`);
+  if (next === 'stop') ctx.ui.result(`stopped; ${names} ${serve(names)}. To go back, ${rollbackHint}`);
   return next;
 }
 

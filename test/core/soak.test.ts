@@ -11,6 +11,7 @@ import {
   soakVerdict,
   warningSignal,
   type Analysis,
+  type QueryAnswer,
   type Signal,
   type WarningEvent,
 } from '../../src/core/soak.js';
@@ -19,7 +20,7 @@ import { pod } from '../support/fakes.js';
 
 const max = (value: number): Analysis => ({ query: 'q', bound: { kind: 'max', value } });
 const min = (value: number): Analysis => ({ query: 'q', bound: { kind: 'min', value } });
-const vector = (...values: number[]) => ({ kind: 'vector' as const, samples: values.map((value, i) => ({ labels: values.length > 1 ? { pod: `gw-${i}` } : {}, value })) });
+const vector = (...values: number[]): QueryAnswer => ({ kind: 'vector', samples: values.map((value, i) => ({ labels: (values.length > 1 ? { pod: `gw-${i}` } : {}) as Record<string, string>, value })) });
 
 describe('an analysis judged on one answer', () => {
   it('passes only when every value keeps the bound, at the bound included', () => {

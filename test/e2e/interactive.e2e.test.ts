@@ -77,4 +77,37 @@ describe('interactive next on a terminal', () => {
     expect(r.screen).not.toContain(SIM_CREDENTIALS.secretId);
     expectDeletionsDrained(ctx.sim.controller.deletions.filter((x) => x.namespace === w.namespace), ['gw-0'], ['gw 80']);
   });
+
+  it('soaks with a live view; a key stops it and offers the choice; run again, it resumes and asks at its end', async () => {
+    const w: Workload = { namespace: await ctx.env.namespace('ttysoak'), name: 'gw', replicas: 2, strategy: 'OnDelete', ports: [{ port: 80, targetPort: 8080 }], image: 'gw:1', terminationGracePeriodSeconds: 5 };
+    await ctx.env.deploy(w);
+    expect((await runPlugin(['start', 'gw', '-n', w.namespace, '--image', 'app=gw:2', '--soak', '20s'])).code).toBe(0);
+    const shellEnv = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', KUBECONFIG: inject('operatorKubeconfig') };
+    const interrupted = await onTerminal(
+      ['next', 'gw', '-n', w.namespace, '--min-drain', '2s', '--analysis-interval', '1s'],
+      [
+        [/Drain gw-0 \(CLB weight 0 on every Service port\)\? \(y\/N\)/, 'y\r'],
+        [/Does the CLB show weight 0 for gw-0 on every listener\? \(y\/N\)/, 'y\r'],
+        [/Have the connections to gw-0 drained to 0\? \(y\/N\)/, 'y\r'],
+        [/press any key to stop it and choose[\s\S]*readiness: 1\/1 Ready/, 'x'],
+        [/Soak of gw-0 interrupted\. What now\?/, '\r'], // the first choice: stop, resume later
+      ],
+      shellEnv,
+    );
+    expect(interrupted.code, interrupted.screen).toBe(0);
+    expect(interrupted.screen).toMatch(/soak of gw-0: \d+s left/);
+    expect(interrupted.screen).toMatch(/ok +restarts: none/);
+    expect(interrupted.screen).toContain('stopped during the soak; resume it with: kubectl zerolossupgrade next gw');
+    const resumed = await onTerminal(
+      ['next', 'gw', '-n', w.namespace, '--min-drain', '2s', '--analysis-interval', '1s'],
+      [[/Soak of gw-0 passed\. Go on\?/, '\x1b[B\r']], // arrow down: stop here
+      shellEnv,
+    );
+    expect(resumed.code, resumed.screen).toBe(0);
+    expect(resumed.screen).toMatch(/Soak of gw-0: (1\d|\d)s left of 20s/);
+    expect(resumed.screen).toContain('soak of gw-0 passed after');
+    const events = (await core.listNamespacedEvent({ namespace: w.namespace, fieldSelector: 'involvedObject.kind=StatefulSet' })).items.map((e) => e.reason);
+    expect(events).toContain('SoakPassed');
+    expectDeletionsDrained(ctx.sim.controller.deletions.filter((x) => x.namespace === w.namespace), ['gw-0'], ['gw 80']);
+  });
 });

@@ -12,8 +12,12 @@ import { decodeRecord } from '../../src/core/upgrade.js';
 import { adminClients, expectDeletionsDrained, runPlugin, runUntil, useSimulator } from './support.js';
 
 const RECORD = 'zerolossupgrade.io/upgrade';
-/** The share of 5xx among the requests of every pod on the new release (the batch and the surge) over the last 10 s. */
-const ERROR_RATIO = 'sum(rate(sim_http_requests_total{namespace="$NAMESPACE",pod=~"$UPGRADED",code=~"5.."}[10s])) / sum(rate(sim_http_requests_total{namespace="$NAMESPACE",pod=~"$UPGRADED"}[10s]))';
+/**
+ * The share of 5xx among the requests of every pod on the new release (the batch and the surge)
+ * over the last 10 s; `or vector(0)`: no 5xx at all is no series, not 0, in PromQL.
+ */
+const ERROR_RATIO =
+  '(sum(rate(sim_http_requests_total{namespace="$NAMESPACE",pod=~"$UPGRADED",code=~"5.."}[10s])) or vector(0)) / sum(rate(sim_http_requests_total{namespace="$NAMESPACE",pod=~"$UPGRADED"}[10s]))';
 const connectionLoss = (r: LossRun) => ({ failed: r.failed - (r.failures.status ?? 0), cut: r.cut });
 
 describe('the soak gate', () => {
@@ -72,7 +76,8 @@ describe('the soak gate', () => {
     expect(await record(w)).toBeUndefined();
   }, 900_000);
 
-  it('to a good release: every batch passes its soak and the walk finishes', async () => {
+  // Independent of each other and light enough to share the machine: run side by side.
+  it.concurrent('to a good release: every batch passes its soak and the walk finishes', async () => {
     const w: Workload = { ...baselineWorkload(await ctx.env.namespace('soakgood'), 'OnDelete', { replicas: 2 }), ports: [{ port: 80, targetPort: 8080 }] };
     await ctx.env.deploy(w);
     const ns = ['-n', w.namespace];
@@ -94,7 +99,7 @@ describe('the soak gate', () => {
     for (const b of entry!.batches) expect(b.soak!.readings.find((r) => r.startsWith('analysis 1:'))).toMatch(/^analysis 1: 0 \(<= 0\.01\)$/);
   }, 600_000);
 
-  it('a Prometheus that is down, or a query with no series, fails an unattended soak as unknown: nothing more is drained', async () => {
+  it.concurrent('a Prometheus that is down, or a query with no series, fails an unattended soak as unknown: nothing more is drained', async () => {
     const walkTo = async (prefix: string, prom: string[]) => {
       const w: Workload = { ...baselineWorkload(await ctx.env.namespace(prefix), 'OnDelete', { replicas: 2 }), ports: [{ port: 80, targetPort: 8080 }], terminationGracePeriodSeconds: 2 };
       await ctx.env.deploy(w);
@@ -130,7 +135,7 @@ describe('the soak gate', () => {
     }
   }, 600_000);
 
-  it('killed during a soak and run again: the soak goes on for the time left, not from the start', async () => {
+  it.concurrent('killed during a soak and run again: the soak goes on for the time left, not from the start', async () => {
     const w: Workload = { ...baselineWorkload(await ctx.env.namespace('soakkill'), 'OnDelete', { replicas: 2 }), ports: [{ port: 80, targetPort: 8080 }], terminationGracePeriodSeconds: 2 };
     await ctx.env.deploy(w);
     const ns = ['-n', w.namespace];

@@ -69,7 +69,7 @@ describe('the soak gate between batches', { timeout: 60_000 }, () => {
     expect(Date.now() - started).toBeLessThan(10_000);
     expect(r.err).toContain('the soak of gw-0 FAILED');
     expect(r.err).toContain('analysis 1: 0.05 (<= 0.01)');
-    expect(r.err).toContain('roll back with: kubectl zerolossupgrade rollback gw -n prod');
+    expect(r.err).toContain('To go back, roll back with: kubectl zerolossupgrade rollback gw -n prod');
     expect(evictions(c)).toEqual(['gw-0']);
     const rec = recordOf(c);
     expect(rec.batches.map((b: { phase: string }) => b.phase)).toEqual(['done', 'pending', 'pending']);
