@@ -2,7 +2,7 @@
 // what they do meanwhile decides whether the walk goes on. Pure: the signals are judged from what
 // the walk read (pods, Events, the CLB, Prometheus answers); the walk reads and acts.
 import { formatDuration } from './duration.js';
-import { podTrouble, type PodSnapshot } from './workload.js';
+import { onRevision, podTrouble, type PodSnapshot } from './workload.js';
 
 /** A metrics analysis: a PromQL instant query and the bound every value it returns must keep. */
 export interface Analysis {
@@ -18,6 +18,8 @@ export interface SoakState {
   ms: number;
   /** Container restarts already counted when the soak began ("pod/container" -> count; zeros left out). */
   restartsAtStart?: Record<string, number>;
+  /** The batch's pods when the soak began, by name: a pod replaced since (a new uid) fails the soak. */
+  uids?: Record<string, string>;
   /** Set when the soak failed: the walk does not go on by itself. */
   failed?: { at: string; reason: string };
 }
@@ -69,9 +71,20 @@ export function restartSignal(watched: PodSnapshot[], atStart: Record<string, nu
   return restarted.length > 0 ? { name: 'restarts', outcome: 'failed', detail: restarted.join('; ') } : { name: 'restarts', outcome: 'ok', detail: 'none' };
 }
 
-/** Every watched pod is there, Running and Ready (not deleted, not gone from the CLB by readiness). */
-export function readinessSignal(names: string[], pods: PodSnapshot[]): Signal {
-  const trouble = names.map((n) => [n, podTrouble(pods.find((p) => p.name === n))] as const).filter(([, t]) => t);
+/**
+ * Every watched pod is there, Running and Ready, on the walk's target revision, and the pods the
+ * soak began with are still the same ones (a replacement starts its counters and Events afresh).
+ */
+export function readinessSignal(names: string[], pods: PodSnapshot[], expect: { revision?: string; uids?: Record<string, string> } = {}): Signal {
+  const trouble = names
+    .map((n) => {
+      const p = pods.find((x) => x.name === n);
+      const was = expect.uids?.[n];
+      if (p && was && p.uid !== was) return [n, `replaced during the soak (uid ${was} -> ${p.uid})`] as const;
+      if (p && expect.revision && !onRevision(p, expect.revision)) return [n, `not on revision ${expect.revision} (${p.revision ?? 'no revision'})`] as const;
+      return [n, podTrouble(p)] as const;
+    })
+    .filter(([, t]) => t);
   if (trouble.length > 0) return { name: 'readiness', outcome: 'failed', detail: trouble.map(([n, t]) => `${n}: ${t}`).join('; ') };
   return { name: 'readiness', outcome: 'ok', detail: `${names.length}/${names.length} Ready` };
 }
@@ -112,9 +125,10 @@ export function judgeAnalysis(name: string, a: Analysis, answer: QueryAnswer): S
     return keys.length === 0 ? '' : `{${keys.map((k) => `${k}="${l[k]}"`).join(',')}} `;
   };
   const shown = samples.slice(0, 3).map((s) => `${label(s.labels)}${number(s.value)}`).join(', ') + (samples.length > 3 ? ` and ${samples.length - 3} more` : '');
-  if (samples.some((s) => Number.isNaN(s.value))) return { name, outcome: 'unknown', detail: `not a number: ${shown} (${head})` };
-  const outside = samples.filter((s) => !within(s.value));
+  // A value beyond the bound fails whatever the other series say; then NaN (no traffic: 0/0) is unknown.
+  const outside = samples.filter((s) => !Number.isNaN(s.value) && !within(s.value));
   if (outside.length > 0) return { name, outcome: 'failed', detail: `${outside.map((s) => `${label(s.labels)}${number(s.value)}`).slice(0, 3).join(', ')} (${head})` };
+  if (samples.some((s) => Number.isNaN(s.value))) return { name, outcome: 'unknown', detail: `not a number: ${shown} (${head})` };
   return { name, outcome: 'ok', detail: `${shown} (${head})` };
 }
 
@@ -126,28 +140,43 @@ export function expandQuery(query: string, v: { pods: string[]; upgraded: string
   return query.replace(/\$(PODS|UPGRADED|NAMESPACE)\b/g, (_, k: string) => (k === 'PODS' ? podRegex(v.pods) : k === 'UPGRADED' ? podRegex(v.upgraded) : v.namespace));
 }
 
-/** Every signal read so far, by name (the latest), and the first failure if any. */
+/** Every signal read so far: the latest of each, how often each read ok of how many readings, and the first failure. */
 export interface SoakProgress {
   latest: Signal[];
+  counts?: Record<string, { ok: number; total: number }>;
   failure?: Signal;
 }
 
 export function observe(p: SoakProgress, signals: Signal[]): SoakProgress {
   const latest = [...p.latest.filter((s) => !signals.some((n) => n.name === s.name)), ...signals];
-  return { latest, failure: p.failure ?? signals.find((s) => s.outcome === 'failed') };
+  const counts = { ...p.counts };
+  for (const s of signals) {
+    const c = counts[s.name] ?? { ok: 0, total: 0 };
+    counts[s.name] = { ok: c.ok + (s.outcome === 'ok' ? 1 : 0), total: c.total + 1 };
+  }
+  return { latest, counts, failure: p.failure ?? signals.find((s) => s.outcome === 'failed') };
 }
+
+/** Readings a soak takes at least, even resumed past its end: one reading never decides. */
+export const MIN_READINGS = 2;
 
 export type SoakVerdict = { outcome: 'passed' } | { outcome: 'failed'; reason: string } | { outcome: 'unknown'; reason: string };
 
 /**
- * A soak passes only when nothing failed during it and, at its end, every signal's latest reading
- * says ok; one still unknown (no series, Prometheus down) leaves the verdict unknown, never passed.
+ * A soak passes only when nothing failed during it, every signal was read at least MIN_READINGS
+ * times and ok in at least half of them, and its latest reading says ok. Anything less (no series,
+ * Prometheus down most of the time) leaves the verdict unknown, never passed.
  */
 export function soakVerdict(p: SoakProgress): SoakVerdict {
   if (p.failure) return { outcome: 'failed', reason: `${p.failure.name}: ${p.failure.detail}` };
+  if (p.latest.length === 0) return { outcome: 'unknown', reason: 'nothing was read' };
   const unknown = p.latest.filter((s) => s.outcome !== 'ok');
   if (unknown.length > 0) return { outcome: 'unknown', reason: unknown.map((s) => `${s.name}: ${s.detail}`).join('; ') };
-  if (p.latest.length === 0) return { outcome: 'unknown', reason: 'nothing was read' };
+  const seldom = p.latest.filter((s) => {
+    const c = p.counts?.[s.name] ?? { ok: 1, total: 1 };
+    return c.total < MIN_READINGS || c.ok * 2 < c.total;
+  });
+  if (seldom.length > 0) return { outcome: 'unknown', reason: seldom.map((s) => `${s.name}: ok in ${p.counts?.[s.name]?.ok ?? 1} of ${p.counts?.[s.name]?.total ?? 1} readings`).join('; ') };
   return { outcome: 'passed' };
 }
 

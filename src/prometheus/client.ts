@@ -40,7 +40,10 @@ export function openPrometheus(o: PrometheusOptions, fetcher: typeof fetch = fet
       throw new UsageError(`--prometheus-token-file: cannot read ${o.tokenFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
     if (!token) throw new UsageError(`--prometheus-token-file: ${o.tokenFile} is empty`);
+    // A header value cannot hold them, and the error saying so would quote the token.
+    if (/[\s\x00-\x1f\x7f]/.test(token)) throw new UsageError(`--prometheus-token-file: ${o.tokenFile} must hold the token alone, on one line, without spaces`);
   }
+  if (o.user !== undefined && (o.user === '' || /[:\s\x00-\x1f\x7f]/.test(o.user))) throw new UsageError('--prometheus-user must be one word without ":" (for TMP, your APPID)');
   const authorization = token === undefined ? undefined : o.user !== undefined ? `Basic ${Buffer.from(`${o.user}:${token}`).toString('base64')}` : `Bearer ${token}`;
   const base = url.href.replace(/\/+$/, '');
   const shown = `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
@@ -52,8 +55,9 @@ export function openPrometheus(o: PrometheusOptions, fetcher: typeof fetch = fet
       try {
         res = await fetcher(`${base}/api/v1/query?${params}`, { headers: authorization ? { authorization } : {}, signal: AbortSignal.timeout(o.timeoutMs) });
       } catch (e) {
+        // Only the error's code or name: a message may quote the request, and so the credentials.
         const timedOut = (e as Error).name === 'TimeoutError';
-        const why = timedOut ? `no answer within ${o.timeoutMs} ms` : ((e as { cause?: { code?: string } }).cause?.code ?? (e as Error).message);
+        const why = timedOut ? `no answer within ${o.timeoutMs} ms` : ((e as { cause?: { code?: string } }).cause?.code ?? (e as Error).name);
         return { kind: 'error', message: `${shown} did not answer (${why})` };
       }
       const text = await res.text().catch(() => '');
@@ -64,15 +68,19 @@ export function openPrometheus(o: PrometheusOptions, fetcher: typeof fetch = fet
         // Not JSON: a proxy or a login page; the status says enough.
       }
       if (res.status === 401 || res.status === 403) return { kind: 'error', message: `${shown} refused the credentials (HTTP ${res.status})` };
-      if (!res.ok || body.status !== 'success') return { kind: 'error', message: `HTTP ${res.status}${body.error ? `: ${body.error}` : ''}` };
+      if (!res.ok || body.status !== 'success') return { kind: 'error', message: redact(`HTTP ${res.status}${body.error ? `: ${String(body.error).slice(0, 300)}` : ''}`, token) };
       return answerOf(body.data);
     },
   };
 }
 
-/** The `data` of a successful query as numbers (Prometheus sends values as strings; "NaN" stays NaN). */
+/** What a server says back, with the token taken out should it echo it. */
+const redact = (text: string, token: string | undefined) => (token ? text.split(token).join('***') : text);
+
+/** The `data` of a successful query as numbers (Prometheus sends values as strings: "NaN", "+Inf", "-Inf" included). */
 export function answerOf(data: { resultType?: string; result?: unknown } | undefined): QueryAnswer {
-  const value = (v: unknown) => (Array.isArray(v) && typeof v[1] === 'string' ? Number(v[1]) : Number.NaN);
+  const number = (s: string) => (s === '+Inf' ? Infinity : s === '-Inf' ? -Infinity : Number(s));
+  const value = (v: unknown) => (Array.isArray(v) && typeof v[1] === 'string' ? number(v[1]) : Number.NaN);
   if (data?.resultType === 'vector' && Array.isArray(data.result)) {
     return { kind: 'vector', samples: (data.result as { metric?: Record<string, string>; value?: unknown }[]).map((r) => ({ labels: r.metric ?? {}, value: value(r.value) })) };
   }

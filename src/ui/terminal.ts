@@ -157,6 +157,8 @@ export function makeUi(flags: UiFlags, io: Io = processIo()): Ui {
       const pressed = new Promise<void>((resolve, reject) => {
         onData = (d) => (d.includes(3) ? reject(new CancelledError('interrupted (Ctrl-C)')) : resolve());
       });
+      // Ctrl-C may come before anyone awaits it: handled here too, so it is never an unhandled rejection.
+      pressed.catch(() => undefined);
       stdin.setRawMode(true);
       stdin.on('data', onData);
       stdin.resume();

@@ -29,6 +29,7 @@ export async function abortUpgrade(ctx: WalkContext, name: string): Promise<void
   ui.info(`  surge pods drained and removed: ${podNames(name, record.finish?.phase === 'scaled' ? [] : surgeOrdinals(record))}`);
   ui.info(`  Services ${record.services.map((s) => s.name).join(', ')}: every drained pod gets its weight back`);
   ui.info('  The template keeps the new images: pods recreated later get them.');
+  if (record.soak?.failed) ui.warn(`the soak of ${podNames(name, record.batches[record.soak.batch]?.ordinals ?? [])} failed (${record.soak.failed.reason}); aborting leaves them, and the template, on the new images: rollback walks them back instead`);
   if (!(await ui.confirm(`Abort the upgrade of "${name}"?`))) throw new CancelledError('not aborted; nothing changed');
   if (left.length > 0) {
     try {

@@ -185,7 +185,8 @@ export async function walkRemaining(ctx: WalkContext, name: string, maxBatches =
       const after = await soakGate(ctx, up);
       if (after.next === 'rollback') {
         const bySoak = ctx.ui.yes;
-        await rollBack(ctx, name, false, maxBatches, bySoak ? 'soak' : undefined);
+        // The whole way back: --batches limited the walk forward, not the retreat from a failure.
+        await rollBack(ctx, name, false, bySoak ? Infinity : maxBatches, bySoak ? 'soak' : undefined);
         // Unattended, a walk that went back is not a success: a script sees exit 3.
         if (bySoak) throw new GateError(`the soak failed and the upgrade of "${name}" was rolled back (see kubectl zerolossupgrade history ${name} -n ${ctx.cluster.namespace})`);
         return;

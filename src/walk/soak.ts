@@ -12,6 +12,7 @@ import {
   clbSignal,
   expandQuery,
   judgeAnalysis,
+  MIN_READINGS,
   observe,
   readinessSignal,
   restartCounts,
@@ -24,7 +25,6 @@ import {
   type Signal,
   type SoakProgress,
   type SoakState,
-  type SoakVerdict,
 } from '../core/soak.js';
 import type { UpgradeRecord } from '../core/upgrade.js';
 import { onRevision } from '../core/workload.js';
@@ -52,41 +52,66 @@ export function soakMsFor(ctx: WalkContext, record: UpgradeRecord): number {
 /** The soak recorded with a batch's restore: it starts then, with the restart counts seen then. */
 export function soakState(ctx: WalkContext, up: Upgrade, index: number, at: string): SoakState | undefined {
   const ms = soakMsFor(ctx, up.record);
-  if (ms <= 0) return undefined;
+  if (ms <= 0) {
+    if (ctx.soak?.durationMs === 0 && up.record.soakMs && !up.record.rollback && !ctx.warned.has('soak 0')) {
+      ctx.warned.add('soak 0');
+      ctx.ui.warn(`--soak 0: no soak in this run, although the upgrade was started with --soak ${formatDuration(up.record.soakMs)}`);
+    }
+    return undefined;
+  }
+  return startOf(ctx, up, index, at, ms);
+}
+
+/** A soak starting now: the batch's pods by uid (a replacement fails it) and the restarts already counted. */
+function startOf(ctx: WalkContext, up: Upgrade, index: number, at: string, ms: number): SoakState {
   const restarts = restartCounts(up.pods);
-  return { batch: index, startedAt: at, ms, ...(Object.keys(restarts).length ? { restartsAtStart: restarts } : {}) };
+  const ordinals = up.record.batches[index]?.ordinals ?? [];
+  const uids = Object.fromEntries(up.pods.filter((p) => ordinals.includes(p.ordinal)).map((p) => [p.name, p.uid]));
+  return { batch: index, startedAt: at, ms, uids, ...(Object.keys(restarts).length ? { restartsAtStart: restarts } : {}) };
 }
 
 export type AfterSoak = 'continue' | 'stop' | 'rollback';
 
 const serve = (names: string) => (names.includes(',') ? 'keep serving' : 'keeps serving');
 
+/** The upgrade as the soak last wrote it: every step reads and writes through this, never a stale copy. */
+interface SoakSession {
+  up: Upgrade;
+  save(record: UpgradeRecord): Promise<void>;
+  history(soak: HistorySoak): Promise<void>;
+}
+
+function soakSession(ctx: WalkContext, start: Upgrade, batch: number): SoakSession {
+  const session: SoakSession = {
+    up: start,
+    save: async (record) => {
+      session.up = { ...session.up, sts: await saveRecord(ctx.cluster, session.up.sts, record), record };
+    },
+    history: (soak) => writeHistory(ctx, session.up.record, (e) => withBatch(e, session.up.record, batch, { soak })),
+  };
+  return session;
+}
+
 /**
  * Runs (or resumes) the recorded soak and settles it: passed and cleared, or failed and kept. What
  * comes next: go on, stop here (nothing more is drained), or walk back (the caller rolls back).
  */
 export async function soakGate(ctx: WalkContext, start: Upgrade): Promise<{ up: Upgrade; next: AfterSoak }> {
-  let up = start;
-  const state = up.record.soak!;
-  const ordinals = up.record.batches[state.batch]?.ordinals ?? [];
-  const names = podNames(up.record.statefulSet, ordinals);
-  const save = async (record: UpgradeRecord) => {
-    up = { ...up, sts: await saveRecord(ctx.cluster, up.sts, record), record };
-  };
-  const history = (soak: HistorySoak) => writeHistory(ctx, up.record, (e) => withBatch(e, up.record, state.batch, { soak }));
-
+  const state = start.record.soak!;
+  const s = soakSession(ctx, start, state.batch);
+  const names = podNames(start.record.statefulSet, start.record.batches[state.batch]?.ordinals ?? []);
   if (state.failed) {
     ctx.ui.warn(`the soak of ${names} failed at ${state.failed.at}: ${state.failed.reason}`);
-    return { up, next: await afterFailure(ctx, up, state, false) };
+    return { next: await afterFailure(ctx, s, state), up: s.up };
   }
-  // A rerun's --soak counts from the same start; without it, the recorded duration.
-  const soak = ctx.soak?.durationMs !== undefined ? { ...state, ms: ctx.soak.durationMs } : state;
-  const run = await watchSoak(ctx, up, soak);
+  // A rerun's --soak may make the recorded soak longer, never shorter: cutting it short is a person's call at the terminal.
+  const soak = ctx.soak?.durationMs !== undefined && ctx.soak.durationMs > state.ms ? { ...state, ms: ctx.soak.durationMs } : state;
+  const run = await watchSoak(ctx, s.up, soak);
   const verdict = soakVerdict(run.progress);
   const readings = readingLines(run.progress);
   const seconds = Math.round((ctx.now().getTime() - Date.parse(soak.startedAt)) / 1000);
   if (verdict.outcome === 'passed' && !run.interrupted) {
-    await settle(ctx, up, save, history, { outcome: 'passed', seconds, at: ctx.now().toISOString(), readings });
+    await settle(ctx, s, { outcome: 'passed', seconds, at: ctx.now().toISOString(), readings });
     ctx.ui.info(ctx.ui.errStyle.green(`soak of ${names} passed after ${formatDuration(seconds * 1000)}`));
     const next = await ctx.ui.choose(
       `Soak of ${names} passed. Go on?`,
@@ -97,9 +122,9 @@ export async function soakGate(ctx: WalkContext, start: Upgrade): Promise<{ up: 
       ],
       'continue' as AfterSoak,
     );
-    return { up, next };
+    return { up: s.up, next };
   }
-  if (verdict.outcome === 'passed' || (run.interrupted && verdict.outcome === 'unknown' && !run.progress.failure)) {
+  if (run.interrupted && !run.progress.failure) {
     // Interrupted before its end with nothing failed: the operator decides, and what they decide is on record.
     ctx.ui.info(`soak of ${names} interrupted after ${formatDuration(seconds * 1000)}, ${formatDuration(soakRemainingMs(soak, ctx.now().getTime()))} before its end${verdict.outcome === 'unknown' ? `; still unknown: ${verdict.reason}` : ''}`);
     const next = await ctx.ui.choose(
@@ -111,40 +136,27 @@ export async function soakGate(ctx: WalkContext, start: Upgrade): Promise<{ up: 
       ],
       'stop' as AfterSoak,
     );
-    if (next === 'continue') await settle(ctx, up, save, history, { outcome: 'cut short', seconds, at: ctx.now().toISOString(), by: ctx.who, readings });
-    return { up, next };
+    if (next === 'continue') await settle(ctx, s, { outcome: 'cut short', seconds, at: ctx.now().toISOString(), by: ctx.who, readings });
+    return { up: s.up, next };
   }
-  return { up, next: await failed(ctx, up, save, history, state, verdict, seconds, readings) };
-}
-
-async function failed(
-  ctx: WalkContext,
-  start: Upgrade,
-  save: (r: UpgradeRecord) => Promise<void>,
-  history: (s: HistorySoak) => Promise<void>,
-  state: SoakState,
-  verdict: Exclude<SoakVerdict, { outcome: 'passed' }>,
-  seconds: number,
-  readings: string[],
-): Promise<AfterSoak> {
-  const up = start;
-  const names = podNames(up.record.statefulSet, up.record.batches[state.batch]?.ordinals ?? []);
-  const reason = verdict.outcome === 'unknown' ? `unknown, which never passes a soak: ${verdict.reason}` : verdict.reason;
+  const outcome = verdict.outcome === 'passed' ? { outcome: 'unknown' as const, reason: 'interrupted' } : verdict;
+  const reason = outcome.outcome === 'unknown' ? `unknown, which never passes a soak: ${outcome.reason}` : outcome.reason;
   const at = ctx.now().toISOString();
-  await save({ ...up.record, soak: { ...state, failed: { at, reason } } });
-  await history({ outcome: verdict.outcome, seconds, at, readings });
-  ctx.ui.warn(`the soak of ${names} ${verdict.outcome === 'failed' ? 'FAILED' : 'did not pass'} after ${formatDuration(seconds * 1000)}: ${reason}`);
-  await audit(ctx, up.sts, 'SoakFailed', `${names}: ${reason}`, 'Warning');
-  return afterFailure(ctx, { ...up }, { ...state, failed: { at, reason } }, true);
+  const failed = { ...state, failed: { at, reason } };
+  await s.save({ ...s.up.record, soak: failed });
+  await s.history({ outcome: outcome.outcome, seconds, at, readings });
+  ctx.ui.warn(`the soak of ${names} ${outcome.outcome === 'failed' ? 'FAILED' : 'did not pass'} after ${formatDuration(seconds * 1000)}: ${reason}`);
+  await audit(ctx, s.up.sts, 'SoakFailed', `${names}: ${reason}`, 'Warning');
+  return { next: await afterFailure(ctx, s, failed), up: s.up };
 }
 
 /** A failed soak: a person chooses; unattended, --on-failure decides (stop unless rollback). */
-async function afterFailure(ctx: WalkContext, up: Upgrade, state: SoakState, justNow: boolean): Promise<AfterSoak> {
-  const name = up.record.statefulSet;
-  const names = podNames(name, up.record.batches[state.batch]?.ordinals ?? []);
+async function afterFailure(ctx: WalkContext, s: SoakSession, state: SoakState): Promise<AfterSoak> {
+  const name = s.up.record.statefulSet;
+  const names = podNames(name, s.up.record.batches[state.batch]?.ordinals ?? []);
   const rollbackHint = `roll back with: kubectl zerolossupgrade rollback ${name} -n ${ctx.cluster.namespace}`;
   if (ctx.ui.yes) {
-    if (justNow && ctx.soak?.onFailure === 'rollback') {
+    if (ctx.soak?.onFailure === 'rollback') {
       ctx.ui.warn(`--on-failure rollback: walking "${name}" back now`);
       return 'rollback';
     }
@@ -160,23 +172,17 @@ async function afterFailure(ctx: WalkContext, up: Upgrade, state: SoakState, jus
     ],
     'stop',
   );
-  const save = async (record: UpgradeRecord) => {
-    up = { ...up, sts: await saveRecord(ctx.cluster, up.sts, record), record };
-  };
   if (next === 'again') {
-    await save({ ...up.record, soak: { batch: state.batch, startedAt: ctx.now().toISOString(), ms: state.ms, restartsAtStart: restartCounts(up.pods) } });
-    return (await soakGate(ctx, up)).next;
+    const fresh = (await ctx.cluster.readStatefulSetWithPods(name)).pods;
+    await s.save({ ...s.up.record, soak: { ...startOf(ctx, { ...s.up, pods: fresh }, state.batch, ctx.now().toISOString(), state.ms) } });
+    const again = await soakGate(ctx, s.up);
+    s.up = again.up;
+    return again.next;
   }
   if (next === 'continue') {
     const seconds = Math.round((Date.parse(state.failed!.at) - Date.parse(state.startedAt)) / 1000);
-    await settle(ctx, up, save, (soak) => writeHistory(ctx, up.record, (e) => withBatch(e, up.record, state.batch, { soak })), {
-      outcome: 'overridden',
-      seconds,
-      at: ctx.now().toISOString(),
-      by: ctx.who,
-      readings: [state.failed!.reason],
-    });
-    await audit(ctx, up.sts, 'SoakOverridden', `${names}: the failed soak (${state.failed!.reason}) overridden by ${ctx.who}`, 'Warning');
+    await settle(ctx, s, { outcome: 'overridden', seconds, at: ctx.now().toISOString(), by: ctx.who, readings: [state.failed!.reason] });
+    await audit(ctx, s.up.sts, 'SoakOverridden', `${names}: the failed soak (${state.failed!.reason}) overridden by ${ctx.who}`, 'Warning');
     return 'continue';
   }
   if (next === 'stop') ctx.ui.result(`stopped; ${names} ${serve(names)}. To go back, ${rollbackHint}`);
@@ -184,13 +190,13 @@ async function afterFailure(ctx: WalkContext, up: Upgrade, state: SoakState, jus
 }
 
 /** The soak over: on the history and in an Event, then off the record (the walk goes on). */
-async function settle(ctx: WalkContext, up: Upgrade, save: (r: UpgradeRecord) => Promise<void>, history: (s: HistorySoak) => Promise<void>, soak: HistorySoak): Promise<void> {
-  const names = podNames(up.record.statefulSet, up.record.batches[up.record.soak!.batch]?.ordinals ?? []);
-  await history(soak);
-  const { soak: _, ...rest } = up.record;
-  await save(rest);
-  if (soak.outcome === 'passed') await audit(ctx, up.sts, 'SoakPassed', `${names}: soaked ${formatDuration(soak.seconds * 1000)}; ${soak.readings.join('; ')}`);
-  else if (soak.outcome === 'cut short') await audit(ctx, up.sts, 'SoakCutShort', `${names}: soak cut short after ${formatDuration(soak.seconds * 1000)} by ${ctx.who}; ${soak.readings.join('; ')}`, 'Warning');
+async function settle(ctx: WalkContext, s: SoakSession, soak: HistorySoak): Promise<void> {
+  const names = podNames(s.up.record.statefulSet, s.up.record.batches[s.up.record.soak!.batch]?.ordinals ?? []);
+  await s.history(soak);
+  const { soak: _, ...rest } = s.up.record;
+  await s.save(rest);
+  if (soak.outcome === 'passed') await audit(ctx, s.up.sts, 'SoakPassed', `${names}: soaked ${formatDuration(soak.seconds * 1000)}; ${soak.readings.join('; ')}`);
+  else if (soak.outcome === 'cut short') await audit(ctx, s.up.sts, 'SoakCutShort', `${names}: soak cut short after ${formatDuration(soak.seconds * 1000)} by ${ctx.who}; ${soak.readings.join('; ')}`, 'Warning');
 }
 
 const readingLines = (p: SoakProgress) => [...(p.failure ? [p.failure] : []), ...p.latest.filter((s) => s !== p.failure)].map((s) => `${s.name}: ${s.detail}`);
@@ -208,14 +214,18 @@ async function watchSoak(ctx: WalkContext, up: Upgrade, state: SoakState): Promi
   const board = ctx.ui.board();
   let progress: SoakProgress = { latest: [] };
   let interrupted = false;
+  let readings = 0;
   try {
     for (;;) {
       const signals = await readSignals(ctx, up, state, o, feed.pods() ?? (await ctx.cluster.readStatefulSetWithPods(record.statefulSet)).pods);
       progress = observe(progress, signals);
       const left = soakRemainingMs(state, ctx.now().getTime());
       board.show([`  soak of ${names}: ${formatDuration(left)} left`, ...signals.map((s) => `    ${mark(ctx, s)} ${s.name}: ${s.detail}`)], `soak of ${names}: ${soakLine(left, signals)}`);
-      if (progress.failure || left <= 0) break;
-      const tick = await Promise.race([new Promise<'tick'>((r) => setTimeout(() => r('tick'), Math.min(o.intervalMs, left)).unref()), key.pressed.then(() => 'key' as const)]);
+      readings++;
+      if (progress.failure || (left <= 0 && readings >= MIN_READINGS)) break;
+      // Not unref'd: this wait is what keeps an unattended run alive until the soak ends.
+      let timer: NodeJS.Timeout | undefined;
+      const tick = await Promise.race([new Promise<'tick'>((r) => (timer = setTimeout(() => r('tick'), left > 0 ? Math.min(o.intervalMs, left) : o.intervalMs))), key.pressed.then(() => 'key' as const)]).finally(() => clearTimeout(timer));
       if (tick === 'key') {
         interrupted = true;
         break;
@@ -239,7 +249,7 @@ async function readSignals(ctx: WalkContext, up: Upgrade, state: SoakState, o: P
   const batchNames = batch.map((o) => `${record.statefulSet}-${o}`);
   const watchedNames = o.watchUpgraded ? [...new Set([...batchNames, ...upgraded])] : batchNames;
   const watched = pods.filter((p) => watchedNames.includes(p.name));
-  const signals: Signal[] = [restartSignal(watched, state.restartsAtStart ?? {}), readinessSignal(watchedNames, pods)];
+  const signals: Signal[] = [restartSignal(watched, state.restartsAtStart ?? {}), readinessSignal(watchedNames, pods, { revision: record.targetRevision, uids: state.uids })];
   try {
     const events = await ctx.cluster.warningEvents(new Date(state.startedAt));
     signals.push(warningSignal(events, new Set(watched.map((p) => p.uid)), record.services.map((s) => s.name), state.startedAt));

@@ -30,6 +30,11 @@ describe('an analysis judged on one answer', () => {
     expect(judgeAnalysis('a', min(5), { kind: 'scalar', value: 7 }).outcome).toBe('ok');
   });
 
+  it('a value beyond the bound fails it even beside NaN, and +Inf counts as beyond a max', () => {
+    expect(judgeAnalysis('a', max(0.01), vector(Number.NaN, 0.5)).outcome).toBe('failed');
+    expect(judgeAnalysis('a', max(0.01), vector(Infinity)).outcome).toBe('failed');
+  });
+
   it('fails when any one value is beyond it, naming that series and value', () => {
     const s = judgeAnalysis('analysis 1', max(0.01), vector(0, 0.05));
     expect(s).toEqual({ name: 'analysis 1', outcome: 'failed', detail: '{pod="gw-1"} 0.05 (<= 0.01)' });
@@ -54,6 +59,12 @@ describe('the signals from the pods, the Events and the CLB', () => {
     expect(restartSignal([withRestarts(0, 2), withRestarts(1, 0)], before).outcome).toBe('ok');
     expect(restartSignal([withRestarts(0, 3, 'OOMKilled (exit code 137)'), withRestarts(1, 0)], before)).toEqual({ name: 'restarts', outcome: 'failed', detail: 'gw-0 app restarted 1x (last: OOMKilled (exit code 137))' });
     expect(restartSignal([withRestarts(1, 1, 'Error (exit code 1)')], before).outcome).toBe('failed');
+  });
+
+  it('fails readiness for a pod replaced since the soak began, or not on the target revision', () => {
+    expect(readinessSignal(['gw-0'], [pod(0, { uid: 'new', revision: 'gw-2' })], { revision: 'gw-2', uids: { 'gw-0': 'old' } })).toMatchObject({ outcome: 'failed', detail: 'gw-0: replaced during the soak (uid old -> new)' });
+    expect(readinessSignal(['gw-0'], [pod(0, { uid: 'u', revision: 'gw-1' })], { revision: 'gw-2', uids: { 'gw-0': 'u' } })).toMatchObject({ outcome: 'failed', detail: 'gw-0: not on revision gw-2 (gw-1)' });
+    expect(readinessSignal(['gw-0'], [pod(0, { uid: 'u', revision: 'gw-2' })], { revision: 'gw-2', uids: { 'gw-0': 'u' } }).outcome).toBe('ok');
   });
 
   it('fails readiness for a watched pod that is missing, terminating or not Ready, and only for watched ones', () => {
@@ -89,12 +100,22 @@ describe('the verdict of a soak', () => {
     expect(soakVerdict(p).outcome).toBe('unknown');
     p = observe(p, [sig('restarts', 'ok'), sig('analysis 1', 'ok')]);
     expect(soakVerdict(p)).toEqual({ outcome: 'passed' });
+    p = observe(p, [sig('restarts', 'ok'), sig('analysis 1', 'unknown')]);
+    expect(soakVerdict(p).outcome).toBe('unknown');
   });
 
   it('a failure at any reading stands, even when later readings are ok', () => {
     let p = observe({ latest: [] }, [sig('restarts', 'ok'), sig('analysis 1', 'failed')]);
     p = observe(p, [sig('restarts', 'ok'), sig('analysis 1', 'ok')]);
     expect(soakVerdict(p)).toEqual({ outcome: 'failed', reason: 'analysis 1: failed' });
+  });
+
+  it('one reading never decides, and a signal unknown in most readings is not a pass even if its last says ok', () => {
+    expect(soakVerdict(observe({ latest: [] }, [sig('restarts', 'ok')]))).toEqual({ outcome: 'unknown', reason: 'restarts: ok in 1 of 1 readings' });
+    let p = observe({ latest: [] }, [sig('analysis 1', 'unknown')]);
+    p = observe(p, [sig('analysis 1', 'unknown')]);
+    p = observe(p, [sig('analysis 1', 'ok')]);
+    expect(soakVerdict(p)).toEqual({ outcome: 'unknown', reason: 'analysis 1: ok in 1 of 3 readings' });
   });
 
   it('unknown at the end is never a pass, and nothing read is not one either', () => {

@@ -7,11 +7,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { pairAnalyses } from '../../src/commands/soak.js';
+import { runNext, validateNextOptions } from '../../src/commands/next.js';
+import { validateSoakOptions } from '../../src/commands/soak.js';
+import { encodeRecord } from '../../src/core/upgrade.js';
+import { makeUi, type Ui } from '../../src/ui/terminal.js';
+import { fakeIo } from '../support/fakes.js';
 import type { FakeCluster } from '../support/fakes.js';
-import { historyOf, ok, recordOf, run, settled } from '../support/walk.js';
+import { RECORD, historyOf, ok, recordOf, run, settled } from '../support/walk.js';
 
-/** A Prometheus stand-in: answers every instant query with `value` (or with nothing), and keeps each query and Authorization header. */
-const prom = { value: '0' as string | undefined, status: 200, queries: [] as string[], auth: [] as (string | undefined)[] };
+/** A Prometheus stand-in: answers every instant query with `value` (or with nothing; `answer` decides per query when set), and keeps each query and Authorization header. */
+const prom = { value: '0' as string | undefined, answer: undefined as ((query: string) => string | undefined) | undefined, status: 200, queries: [] as string[], auth: [] as (string | undefined)[] };
 let server: Server;
 let url: string;
 beforeAll(async () => {
@@ -21,7 +26,8 @@ beforeAll(async () => {
     prom.auth.push(req.headers.authorization);
     res.writeHead(prom.status, { 'content-type': 'application/json' });
     if (prom.status !== 200) return res.end(JSON.stringify({ status: 'error', errorType: 'bad_data', error: 'parse error' }));
-    const result = prom.value === undefined ? [] : [{ metric: {}, value: [Date.now() / 1000, prom.value] }];
+    const value = prom.answer ? prom.answer(q) : prom.value;
+    const result = value === undefined ? [] : [{ metric: {}, value: [Date.now() / 1000, value] }];
     res.end(JSON.stringify({ status: 'success', data: { resultType: 'vector', result } }));
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -29,7 +35,7 @@ beforeAll(async () => {
 });
 afterAll(() => new Promise<void>((r) => server.close(() => r())));
 beforeEach(() => {
-  Object.assign(prom, { value: '0', status: 200, queries: [], auth: [] });
+  Object.assign(prom, { value: '0', answer: undefined, status: 200, queries: [], auth: [] });
 });
 
 const FAST = ['--yes', '--min-drain', '0s', '--timeout', '1s', '--analysis-interval', '1s'];
@@ -154,6 +160,107 @@ describe('the soak gate between batches', { timeout: 60_000 }, () => {
     const everything = [r.out, r.err, ...c.events, JSON.stringify(c.sts!.annotations), JSON.stringify([...c.configMaps.values()])].join('\n');
     expect(everything).not.toContain(secret);
     expect(everything).not.toContain(Buffer.from(`1250000000:${secret}`).toString('base64'));
+  });
+});
+
+describe('what the review found', { timeout: 60_000 }, () => {
+  /** next as a person at a terminal who answers `choice` to the question after a failed soak, yes to the rest. */
+  const atTerminal = (choice: string): Ui => ({ ...makeUi({ yes: true }, fakeIo()), yes: false, choose: async (message, _c, whenYes) => (message.includes('did not pass') ? (choice as never) : whenYes) });
+  const nextArgs = (extra: Record<string, unknown> = {}) => ({ statefulset: 'gw', 'min-drain': '0s', timeout: '1s', 'force-unlock': false, 'dry-run': false, 'cloud-credentials': 'off' as const, 'require-evidence': false, 'zero-points': 3, 'drain-timeout': '1s', 'force-after-timeout': false, 'evidence-interval': '1s', ...extra });
+  const soakArgv = (soak: string) => ['--soak', soak, '--analysis-interval', '1s', ...analysis()];
+  const soakOptions = (soak: string) => validateSoakOptions({ soak, 'analysis-interval': '1s', 'soak-watch': 'batch', 'on-failure': 'stop', prometheus: url, analysis: ['errors{pod=~"$PODS",namespace="$NAMESPACE"}'], max: [0.01] }, soakArgv(soak));
+
+  it('"continue anyway" right after a failure goes on from the record as written, and the next batch is drained with the failure settled', async () => {
+    const c = settled('gw', 2);
+    await ok(c, ['start', 'gw', '--image', 'gw=gw:2']);
+    prom.answer = (q) => (q.includes('gw-0') ? '0.5' : '0');
+    const seenAtEviction: unknown[] = [];
+    const before = c.beforeWrite;
+    c.beforeWrite = (what, body) => {
+      if (what === 'evict pod gw-1') seenAtEviction.push(recordOf(c).soak ?? null);
+      before(what, body);
+    };
+    await runNext({ ...validateNextOptions(nextArgs()), soak: soakOptions('30s') }, c, atTerminal('continue'), () => new Date(), async () => ({ off: 'off' }));
+    expect(evictions(c)).toEqual(['gw-0', 'gw-1']);
+    // When gw-1 left, the failed soak of gw-0 was settled (overridden), not carried along.
+    expect(seenAtEviction).toEqual([null]);
+    expect(historyOf(c)[0]!.batches[0]!.soak).toMatchObject({ outcome: 'overridden', by: 'tester' });
+    expect(c.events.some((e) => e.startsWith('Warning SoakOverridden'))).toBe(true);
+  });
+
+  it('a pod replaced during the soak fails it, however healthy the new one is', async () => {
+    const c = settled('gw', 2);
+    await ok(c, ['start', 'gw', '--image', 'gw=gw:2']);
+    const timer = setInterval(() => {
+      if (recordOf(c)?.soak) c.pods = c.pods.map((p) => (p.name === 'gw-0' && !p.uid.startsWith('again') ? { ...p, uid: `again-${p.uid}` } : p));
+    }, 200);
+    try {
+      const r = await run(c, ['next', 'gw', ...FAST, '--soak', '30s']);
+      expect(r.code, r.err).toBe(3);
+      expect(r.err).toMatch(/readiness: gw-0: replaced during the soak \(uid \S+ -> again-\S+\)/);
+    } finally {
+      clearInterval(timer);
+    }
+  });
+
+  it('a rerun\'s shorter --soak does not cut a recorded soak short', async () => {
+    const c = settled('gw', 2);
+    await ok(c, ['start', 'gw', '--image', 'gw=gw:2']);
+    await ok(c, ['next', 'gw', ...FAST, '--batches', '1']);
+    const rec = recordOf(c);
+    // As a run killed right after its restore leaves it: a soak of 4 s just begun.
+    c.sts = { ...c.sts!, annotations: { ...c.sts!.annotations, [RECORD]: encodeRecord({ ...rec, soak: { batch: 0, startedAt: new Date().toISOString(), ms: 4000, uids: { 'gw-0': c.pods[0]!.uid } } }) } };
+    const started = Date.now();
+    const r = await ok(c, ['next', 'gw', ...FAST, '--soak', '1s', '--batches', '1']);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(3500);
+    expect(r.err).toContain('soak of gw-0 passed');
+  });
+
+  it('--batches with --on-failure rollback walks the whole way back, not --batches of it', async () => {
+    const c = settled('gw', 3);
+    const original = c.sts!.updateRevision;
+    await ok(c, ['start', 'gw', '--image', 'gw=gw:2']);
+    await ok(c, ['next', 'gw', ...FAST, '--soak', '1s', '--batches', '1', ...analysis()]);
+    prom.answer = (q) => (q.includes('gw-1') ? '0.5' : '0');
+    const r = await run(c, ['next', 'gw', ...FAST, '--soak', '30s', '--batches', '1', '--on-failure', 'rollback', ...analysis()]);
+    expect(r.code, r.err).toBe(3);
+    expect(c.pods.filter((p) => p.ordinal < 3).map((p) => p.revision)).toEqual([original, original, original]);
+    expect(evictions(c).sort()).toEqual(['gw-0', 'gw-0', 'gw-1', 'gw-1']);
+  });
+
+  it('a token file of more than one line is refused before anything is read or changed, and never quoted', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'zlu-soak-'));
+    writeFileSync(join(dir, 'token'), 'first-half-of-secret\nsecond-half-of-secret\n');
+    const c = settled('gw', 2);
+    await ok(c, ['start', 'gw', '--image', 'gw=gw:2']);
+    const before = c.mutations.length;
+    const r = await run(c, ['next', 'gw', ...FAST, '--soak', '2s', ...analysis(), '--prometheus-token-file', join(dir, 'token')]);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('must hold the token alone, on one line');
+    expect(r.err).not.toContain('half-of-secret');
+    expect(c.mutations.length).toBe(before);
+    expect(prom.queries).toEqual([]);
+  });
+
+  it('Ctrl-C before the first wait is a cancellation, not an unhandled rejection', async () => {
+    const io = fakeIo({ tty: true });
+    const stdin = Object.assign(io.stdin, { setRawMode: (raw: boolean) => raws.push(raw) });
+    const raws: boolean[] = [];
+    const ui = makeUi({}, { ...io, stdin });
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown) => unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const key = ui.keypress();
+      (stdin as unknown as NodeJS.WritableStream).write(Buffer.from([3]));
+      await new Promise((r) => setTimeout(r, 50));
+      await expect(key.pressed).rejects.toThrow('interrupted (Ctrl-C)');
+      key.stop();
+      expect(raws).toEqual([true, false]);
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
   });
 });
 
