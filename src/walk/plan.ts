@@ -44,6 +44,13 @@ const recordStep = (up: Upgrade, record: UpgradeRecord | null): PlanStep => stsP
 
 /** The next batch from where it stands to done. */
 export async function planNextBatch(cluster: Cluster, up: Upgrade, now: Date): Promise<PlanStep[]> {
+  const soak = up.record.soak;
+  if (soak) {
+    // The soak under way or failed comes first: nothing is drained before it passed.
+    const names = up.record.batches[soak.batch]?.ordinals.map((o) => `${up.sts.name}-${o}`).join(', ');
+    if (soak.failed) return [{ request: `stop: the soak of ${names} failed (${soak.failed.reason}); nothing is drained until it is rolled back or decided at a terminal` }];
+    return [{ request: `soak ${names} until ${new Date(Date.parse(soak.startedAt) + soak.ms).toISOString()} (reading its signals every --analysis-interval); nothing is drained before it passed` }, { request: 'then the next batch, planned when the soak has passed' }];
+  }
   const index = currentBatchIndex(up.record);
   if (index < 0) return [];
   const batch = up.record.batches[index]!;

@@ -91,6 +91,10 @@ describe('the soak gate between batches', { timeout: 60_000 }, () => {
     expect(again.err).toContain('did not pass');
     const finish = await run(c, ['finish', 'gw', '--yes', '--min-drain', '0s']);
     expect(finish.code).toBe(3);
+    // The dry run says the same: the next step is no drain at all.
+    const plan = await ok(c, ['next', 'gw', '--dry-run']);
+    expect(plan.out).toContain('stop: the soak of gw-0 failed (analysis 1: 0.05 (<= 0.01))');
+    expect(plan.out).not.toContain('eviction');
     expect(evictions(c)).toEqual(['gw-0']);
   });
 
