@@ -1,7 +1,7 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import type { CloudOpener } from '../cloud/open.js';
 import { GateError } from '../core/errors.js';
-import { pendingOrdinals } from '../core/upgrade.js';
+import { pendingOrdinals, soakSubject } from '../core/upgrade.js';
 import type { Cluster } from '../k8s/types.js';
 import type { Ui } from '../ui/terminal.js';
 import { podNames, readUpgrade, type Upgrade } from '../walk/context.js';
@@ -23,7 +23,7 @@ export async function runFinish(o: FinishOptions, cluster: Cluster, ui: Ui, now:
   const refuseUnfinished = (up: Upgrade) => {
     const soak = up.record.soak;
     if (soak && !up.record.finish && !o.force) {
-      const names = podNames(o.name, up.record.batches[soak.batch]?.ordinals ?? []);
+      const names = soakSubject(up.record, soak);
       throw new GateError(
         soak.failed
           ? `the soak of ${names} failed (${soak.failed.reason}); roll back with: kubectl zerolossupgrade rollback ${o.name}, or decide in a terminal with: kubectl zerolossupgrade next ${o.name} (or pass --force)`

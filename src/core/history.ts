@@ -77,6 +77,8 @@ export interface HistoryEntry {
   endedAt?: string;
   endedBy?: string;
   rollback?: { at: string; by: string; trigger?: 'soak' };
+  /** The surge pods' soak before the first batch was drained. */
+  surgeSoak?: HistorySoak;
   batches: HistoryBatch[];
   /** The drain of the surge pods before the scale-down. */
   surgeDrain?: { ordinals: string; drainedAt?: string; confirmation?: HistoryConfirmation };

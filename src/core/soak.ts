@@ -10,9 +10,12 @@ export interface Analysis {
   bound: { kind: 'max' | 'min'; value: number };
 }
 
+/** The `batch` of the surge pods' soak: they run the new release first, so they prove it first. */
+export const SURGE_SOAK = -1;
+
 /** What the record keeps of a soak under way (or failed), so that a rerun continues it. */
 export interface SoakState {
-  /** Index of the batch whose pods soak. */
+  /** Index of the batch whose pods soak; SURGE_SOAK: the surge pods, before the first batch is drained. */
   batch: number;
   startedAt: string;
   ms: number;

@@ -1,4 +1,5 @@
 import { RS_WEIGHT_ANNOTATION, weightOf } from './rs-weight.js';
+import { SURGE_SOAK } from './soak.js';
 import { surgeOrdinals, type Confirmation, type UpgradeRecord } from './upgrade.js';
 import { ordinalsOf, revisionState, type ServiceSnapshot, type ContainerImage, type PodSnapshot, type RevisionState, type StatefulSetSnapshot } from './workload.js';
 
@@ -36,7 +37,7 @@ export interface UpgradeView {
   /** An undo of a finished upgrade: that upgrade's number in the history (null when not known). */
   undoOf?: number | null;
   /** The soak of a restored batch, under way or failed: the walk goes on only once it passed. */
-  soak?: { batch: number; startedAt: string; endsAt: string; failed?: { at: string; reason: string } };
+  soak?: { subject: string; startedAt: string; endsAt: string; failed?: { at: string; reason: string } };
 }
 
 export interface StatusView {
@@ -67,7 +68,7 @@ function upgradeView(record: UpgradeRecord): UpgradeView {
     targetImages: record.targetImages,
     ...(record.undo ? { undoOf: record.undo.upgrade ?? null } : {}),
     ...(record.soak
-      ? { soak: { batch: record.soak.batch + 1, startedAt: record.soak.startedAt, endsAt: new Date(Date.parse(record.soak.startedAt) + record.soak.ms).toISOString(), ...(record.soak.failed ? { failed: record.soak.failed } : {}) } }
+      ? { soak: { subject: record.soak.batch === SURGE_SOAK ? 'the surge pods' : `batch ${record.soak.batch + 1}`, startedAt: record.soak.startedAt, endsAt: new Date(Date.parse(record.soak.startedAt) + record.soak.ms).toISOString(), ...(record.soak.failed ? { failed: record.soak.failed } : {}) } }
       : {}),
     confirmations: [
       ...record.batches.flatMap((b) => (b.confirmation ? [{ ...b.confirmation, what: `ordinals ${b.ordinals.join(', ')}` }] : [])),
@@ -77,7 +78,7 @@ function upgradeView(record: UpgradeRecord): UpgradeView {
 }
 
 function stepOf(record: UpgradeRecord, ordinal: number): PodRow['step'] {
-  if (surgeOrdinals(record).includes(ordinal)) return record.finish ? 'draining' : 'surge';
+  if (surgeOrdinals(record).includes(ordinal)) return record.finish ? 'draining' : record.soak?.batch === SURGE_SOAK ? 'soaking' : 'surge';
   const batch = record.batches.find((b) => b.ordinals.includes(ordinal));
   if (!batch || batch.phase === 'pending') return 'pending';
   if (batch.phase === 'done') return record.soak && record.batches[record.soak.batch] === batch ? 'soaking' : 'upgraded';

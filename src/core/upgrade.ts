@@ -4,7 +4,7 @@
 import { summaryLine, type EvidenceSummary } from './evidence.js';
 import { RS_WEIGHT_ANNOTATION, priorWeight, sameKey, withoutZerosOf, type PortKey, type PriorWeight, type WeightChange } from './rs-weight.js';
 import { fromRanges, toRanges } from './ranges.js';
-import type { SoakState } from './soak.js';
+import { SURGE_SOAK, type SoakState } from './soak.js';
 import { onRevision, type ContainerImage, type PodSnapshot, type ServiceSnapshot, type StatefulSetSnapshot } from './workload.js';
 
 export const RECORD_ANNOTATION = 'zerolossupgrade.io/upgrade';
@@ -92,6 +92,8 @@ export interface UpgradeRecord {
   soak?: SoakState;
   /** How long each batch soaks after its restore unless `next --soak` says otherwise (start --soak). */
   soakMs?: number;
+  /** The surge pods passed their soak (or a person went on): the first batch may be drained. */
+  surgeSoaked?: boolean;
   /** Set when this upgrade walks a finished one back: the history number of that upgrade, when the history knows it. */
   undo?: { upgrade?: number };
 }
@@ -108,6 +110,25 @@ export function planBatches(ordinalsStart: number, replicas: number, batchSize: 
 
 export function surgeOrdinals(r: Pick<UpgradeRecord, 'ordinalsStart' | 'originalReplicas' | 'surge'>): number[] {
   return Array.from({ length: r.surge }, (_, i) => r.ordinalsStart + r.originalReplicas + i);
+}
+
+/** The pods a soak proves: its batch's, or the surge pods'. */
+export function soakOrdinals(r: UpgradeRecord, s: SoakState): number[] {
+  return s.batch === SURGE_SOAK ? surgeOrdinals(r) : (r.batches[s.batch]?.ordinals ?? []);
+}
+
+/** What a soak is of, in words: "gw-0, gw-1" for a batch, "the surge pods gw-3" for the surge. */
+export function soakSubject(r: UpgradeRecord, s: SoakState): string {
+  const names = soakOrdinals(r, s).map((o) => `${r.statefulSet}-${o}`).join(', ');
+  return s.batch === SURGE_SOAK ? `the surge pods ${names}` : names;
+}
+
+/**
+ * Before the first batch is drained, the surge pods (new release, already serving) soak first:
+ * when a soak is set, there are surge pods, nothing is walked yet and they have not soaked.
+ */
+export function surgeSoakDue(r: UpgradeRecord, soakMs: number): boolean {
+  return soakMs > 0 && r.surge > 0 && !r.surgeSoaked && !r.soak && !r.rollback && !r.finish && r.batches.length > 0 && r.batches.every((b) => b.phase === 'pending');
 }
 
 /** Ordinals at weight 0 right now: batches between drain and restore, and surge pods being retired. */

@@ -45,8 +45,8 @@ export function renderStatusTable(view: StatusView, style: Style): string {
     if (u.soak) {
       header.push(
         u.soak.failed
-          ? style.red(`  soak of batch ${u.soak.batch} FAILED at ${u.soak.failed.at}: ${u.soak.failed.reason}`)
-          : `  soak of batch ${u.soak.batch}: started ${u.soak.startedAt}, ends ${u.soak.endsAt}; resume it with kubectl zerolossupgrade next ${s.name} -n ${s.namespace}`,
+          ? style.red(`  soak of ${u.soak.subject} FAILED at ${u.soak.failed.at}: ${u.soak.failed.reason}`)
+          : `  soak of ${u.soak.subject}: started ${u.soak.startedAt}, ends ${u.soak.endsAt}; resume it with kubectl zerolossupgrade next ${s.name} -n ${s.namespace}`,
       );
     }
   }
@@ -121,6 +121,7 @@ export function renderHistoryEntry(e: HistoryEntry, style: Style): string {
     `To: revision ${e.toRevision ?? '-'} ${imagesOf(e.toImages)}`,
   ];
   if (e.rollback) lines.push(`Rolled back: ${e.rollback.at} by ${e.rollback.by}${e.rollback.trigger === 'soak' ? ' (triggered by a failed soak, --on-failure rollback)' : ''}; the walk then went back to revision ${e.fromRevision}`);
+  if (e.surgeSoak) lines.push(`Surge pods soaked before the first batch: ${soakText(e.surgeSoak, style).replace(/\n/g, '; ')}`);
   if (e.endedAt) lines.push(`Ended: ${e.endedAt} by ${e.endedBy ?? '-'}`);
   if (e.omittedBatches) lines.push(style.yellow(`The oldest ${e.omittedBatches} batches are left out to keep the history within its size`));
   const row = (b: HistoryBatch) => [

@@ -4,13 +4,14 @@
 // drain still holds, on every port of every Service that selects the pods now).
 import { CancelledError, GateError } from '../core/errors.js';
 import { serving, weightsUnreadable } from '../core/evidence.js';
-import { advance, capturePriors, confirmationText, currentBatchIndex, driftOf, redrain, type UpgradeRecord } from '../core/upgrade.js';
+import { advance, capturePriors, confirmationText, currentBatchIndex, driftOf, redrain, surgeSoakDue, type UpgradeRecord } from '../core/upgrade.js';
 import { onRevision, type PodSnapshot } from '../core/workload.js';
 import { historyConfirmation, withBatch } from '../core/history.js';
 import type { PodFeed } from '../k8s/types.js';
 import { confirmDrain } from './confirm.js';
 import { rollBack } from './rollback.js';
-import { soakGate, soakState } from './soak.js';
+import { soakGate, soakMsFor, soakState, startOf } from './soak.js';
+import { SURGE_SOAK } from '../core/soak.js';
 import { writeHistory } from './history.js';
 import { audit, observed, podNames, readUpgrade, saveRecord, type Upgrade, type WalkContext } from './context.js';
 import { assertServing, evictWhenAllowed, waitRebuilt } from './pods.js';
@@ -181,6 +182,12 @@ export async function walkRemaining(ctx: WalkContext, name: string, maxBatches =
   up = await restoreStoppedFinish(ctx, up);
   const toGo = (walked: number, left: number) => `walked ${walked} batch${walked === 1 ? '' : 'es'} (--batches); ${left} to go: kubectl zerolossupgrade next ${name} -n ${ctx.cluster.namespace}`;
   for (let walked = 0; ; ) {
+    if (surgeSoakDue(up.record, soakMsFor(ctx, up.record))) {
+      // The surge pods run the new release and serve already: they prove it before any pod is drained.
+      const soak = startOf(ctx, up, SURGE_SOAK, ctx.now().toISOString(), soakMsFor(ctx, up.record));
+      const record = { ...up.record, soak };
+      up = { ...up, sts: await saveRecord(ctx.cluster, up.sts, record), record };
+    }
     if (up.record.soak) {
       const after = await soakGate(ctx, up);
       if (after.next === 'rollback') {

@@ -2,7 +2,7 @@
 // sends them; nothing is changed and no lock is taken.
 import { historyConfigMapName } from '../core/history.js';
 import { RS_WEIGHT_ANNOTATION, mergeWeights } from '../core/rs-weight.js';
-import { RECORD_ANNOTATION, advance, capturePriors, currentBatchIndex, drainedOrdinals, encodeRecord, surgeOrdinals, weightChange, type UpgradeRecord } from '../core/upgrade.js';
+import { RECORD_ANNOTATION, advance, capturePriors, currentBatchIndex, drainedOrdinals, encodeRecord, soakSubject, surgeOrdinals, weightChange, type UpgradeRecord } from '../core/upgrade.js';
 import { onRevision } from '../core/workload.js';
 import { annotationPatch, statefulSetPatch } from '../k8s/patches.js';
 import type { Cluster, StatefulSetChange } from '../k8s/types.js';
@@ -47,7 +47,7 @@ export async function planNextBatch(cluster: Cluster, up: Upgrade, now: Date): P
   const soak = up.record.soak;
   if (soak) {
     // The soak under way or failed comes first: nothing is drained before it passed.
-    const names = up.record.batches[soak.batch]?.ordinals.map((o) => `${up.sts.name}-${o}`).join(', ');
+    const names = soakSubject(up.record, soak);
     if (soak.failed) return [{ request: `stop: the soak of ${names} failed (${soak.failed.reason}); nothing is drained until it is rolled back or decided at a terminal` }];
     return [{ request: `soak ${names} until ${new Date(Date.parse(soak.startedAt) + soak.ms).toISOString()} (reading its signals every --analysis-interval); nothing is drained before it passed` }, { request: 'then the next batch, planned when the soak has passed' }];
   }

@@ -13,6 +13,7 @@ import {
   expandQuery,
   judgeAnalysis,
   MIN_READINGS,
+  SURGE_SOAK,
   observe,
   readinessSignal,
   restartCounts,
@@ -26,10 +27,10 @@ import {
   type SoakProgress,
   type SoakState,
 } from '../core/soak.js';
-import type { UpgradeRecord } from '../core/upgrade.js';
+import { soakOrdinals, soakSubject, type UpgradeRecord } from '../core/upgrade.js';
 import { onRevision } from '../core/workload.js';
 import type { Prometheus } from '../prometheus/client.js';
-import { audit, podNames, saveRecord, type Upgrade, type WalkContext } from './context.js';
+import { audit, saveRecord, type Upgrade, type WalkContext } from './context.js';
 import { writeHistory } from './history.js';
 
 export interface SoakOptions {
@@ -63,9 +64,9 @@ export function soakState(ctx: WalkContext, up: Upgrade, index: number, at: stri
 }
 
 /** A soak starting now: the batch's pods by uid (a replacement fails it) and the restarts already counted. */
-function startOf(ctx: WalkContext, up: Upgrade, index: number, at: string, ms: number): SoakState {
+export function startOf(ctx: WalkContext, up: Upgrade, index: number, at: string, ms: number): SoakState {
   const restarts = restartCounts(up.pods);
-  const ordinals = up.record.batches[index]?.ordinals ?? [];
+  const ordinals = soakOrdinals(up.record, { batch: index, startedAt: at, ms });
   const uids = Object.fromEntries(up.pods.filter((p) => ordinals.includes(p.ordinal)).map((p) => [p.name, p.uid]));
   return { batch: index, startedAt: at, ms, uids, ...(Object.keys(restarts).length ? { restartsAtStart: restarts } : {}) };
 }
@@ -87,7 +88,7 @@ function soakSession(ctx: WalkContext, start: Upgrade, batch: number): SoakSessi
     save: async (record) => {
       session.up = { ...session.up, sts: await saveRecord(ctx.cluster, session.up.sts, record), record };
     },
-    history: (soak) => writeHistory(ctx, session.up.record, (e) => withBatch(e, session.up.record, batch, { soak })),
+    history: (soak) => writeHistory(ctx, session.up.record, (e) => (batch === SURGE_SOAK ? { ...e, surgeSoak: soak } : withBatch(e, session.up.record, batch, { soak }))),
   };
   return session;
 }
@@ -99,7 +100,7 @@ function soakSession(ctx: WalkContext, start: Upgrade, batch: number): SoakSessi
 export async function soakGate(ctx: WalkContext, start: Upgrade): Promise<{ up: Upgrade; next: AfterSoak }> {
   const state = start.record.soak!;
   const s = soakSession(ctx, start, state.batch);
-  const names = podNames(start.record.statefulSet, start.record.batches[state.batch]?.ordinals ?? []);
+  const names = soakSubject(start.record, state);
   if (state.failed) {
     ctx.ui.warn(`the soak of ${names} failed at ${state.failed.at}: ${state.failed.reason}`);
     return { next: await afterFailure(ctx, s, state), up: s.up };
@@ -153,7 +154,7 @@ export async function soakGate(ctx: WalkContext, start: Upgrade): Promise<{ up: 
 /** A failed soak: a person chooses; unattended, --on-failure decides (stop unless rollback). */
 async function afterFailure(ctx: WalkContext, s: SoakSession, state: SoakState): Promise<AfterSoak> {
   const name = s.up.record.statefulSet;
-  const names = podNames(name, s.up.record.batches[state.batch]?.ordinals ?? []);
+  const names = soakSubject(s.up.record, state);
   const rollbackHint = `roll back with: kubectl zerolossupgrade rollback ${name} -n ${ctx.cluster.namespace}`;
   if (ctx.ui.yes) {
     if (ctx.soak?.onFailure === 'rollback') {
@@ -191,10 +192,11 @@ async function afterFailure(ctx: WalkContext, s: SoakSession, state: SoakState):
 
 /** The soak over: on the history and in an Event, then off the record (the walk goes on). */
 async function settle(ctx: WalkContext, s: SoakSession, soak: HistorySoak): Promise<void> {
-  const names = podNames(s.up.record.statefulSet, s.up.record.batches[s.up.record.soak!.batch]?.ordinals ?? []);
+  const names = soakSubject(s.up.record, s.up.record.soak!);
+  const surge = s.up.record.soak!.batch === SURGE_SOAK;
   await s.history(soak);
   const { soak: _, ...rest } = s.up.record;
-  await s.save(rest);
+  await s.save(surge ? { ...rest, surgeSoaked: true } : rest);
   if (soak.outcome === 'passed') await audit(ctx, s.up.sts, 'SoakPassed', `${names}: soaked ${formatDuration(soak.seconds * 1000)}; ${soak.readings.join('; ')}`);
   else if (soak.outcome === 'cut short') await audit(ctx, s.up.sts, 'SoakCutShort', `${names}: soak cut short after ${formatDuration(soak.seconds * 1000)} by ${ctx.who}; ${soak.readings.join('; ')}`, 'Warning');
 }
@@ -204,8 +206,7 @@ const readingLines = (p: SoakProgress) => [...(p.failure ? [p.failure] : []), ..
 /** Reads every signal each interval until the soak's end, a failure, or a key. */
 async function watchSoak(ctx: WalkContext, up: Upgrade, state: SoakState): Promise<{ progress: SoakProgress; interrupted: boolean }> {
   const record = up.record;
-  const batch = record.batches[state.batch]?.ordinals ?? [];
-  const names = podNames(record.statefulSet, batch);
+  const names = soakSubject(record, state);
   const o = ctx.soak ?? { intervalMs: 10_000, analyses: [], watchUpgraded: false, onFailure: 'stop' as const };
   ctx.ui.info(ctx.ui.errStyle.bold(`Soak of ${names}: ${formatDuration(soakRemainingMs(state, ctx.now().getTime()))} left of ${formatDuration(state.ms)}${ctx.ui.yes ? '' : ' (press any key to stop it and choose)'}`));
   for (const [i, a] of o.analyses.entries()) ctx.ui.info(`  ${analysisName(i)}: ${a.query} ${boundText(a.bound)} (${o.prometheus?.shown})`);
@@ -244,7 +245,7 @@ const mark = (ctx: WalkContext, s: Signal) => (s.outcome === 'ok' ? ctx.ui.errSt
 /** One reading of every signal: the pods, the Warning Events, the CLB (evidence on), each analysis. */
 async function readSignals(ctx: WalkContext, up: Upgrade, state: SoakState, o: Pick<SoakOptions, 'analyses' | 'prometheus' | 'watchUpgraded'>, pods: Upgrade['pods']): Promise<Signal[]> {
   const record = up.record;
-  const batch = record.batches[state.batch]?.ordinals ?? [];
+  const batch = soakOrdinals(record, state);
   const upgraded = pods.filter((p) => onRevision(p, record.targetRevision)).map((p) => p.name);
   const batchNames = batch.map((o) => `${record.statefulSet}-${o}`);
   const watchedNames = o.watchUpgraded ? [...new Set([...batchNames, ...upgraded])] : batchNames;

@@ -38,6 +38,7 @@ beforeEach(() => {
   Object.assign(prom, { value: '0', answer: undefined, status: 200, queries: [], auth: [] });
 });
 
+// Most tests start with --surge 0: the batches' own soaks, without the surge pods' soak before them (tested on its own).
 const FAST = ['--yes', '--min-drain', '0s', '--timeout', '1s', '--analysis-interval', '1s'];
 const analysis = () => ['--prometheus', url, '--analysis', 'errors{pod=~"$PODS",namespace="$NAMESPACE"}', '--max', '0.01'];
 const evictions = (c: FakeCluster) => c.mutations.filter((m) => m.startsWith('delete pod ')).map((m) => m.split(' ')[2]);
@@ -45,7 +46,7 @@ const evictions = (c: FakeCluster) => c.mutations.filter((m) => m.startsWith('de
 describe('the soak gate between batches', { timeout: 60_000 }, () => {
   it('a good release: each batch soaks for the time given with its own pods in the query, passes, and the walk goes on to the end', async () => {
     const c = settled('gw', 3);
-    await ok(c, ['start', 'gw', '--image', 'gw=gw:2', '--soak', '2s']);
+    await ok(c, ['start', 'gw', '--image', 'gw=gw:2', '--soak', '2s', '--surge', '0']);
     const started = Date.now();
     const r = await ok(c, ['next', 'gw', ...FAST, ...analysis()]);
     expect(Date.now() - started).toBeGreaterThanOrEqual(3 * 2000);
@@ -66,7 +67,7 @@ describe('the soak gate between batches', { timeout: 60_000 }, () => {
 
   it('a failed analysis stops with exit 3 after the first batch: nothing more drained, the batch keeps serving, the failure on record; run again unattended, it still refuses', async () => {
     const c = settled('gw', 3);
-    await ok(c, ['start', 'gw', '--image', 'gw=gw:2', '--soak', '30s']);
+    await ok(c, ['start', 'gw', '--image', 'gw=gw:2', '--soak', '30s', '--surge', '0']);
     prom.value = '0.05';
     const started = Date.now();
     const r = await run(c, ['next', 'gw', ...FAST, ...analysis()]);
@@ -101,7 +102,7 @@ describe('the soak gate between batches', { timeout: 60_000 }, () => {
   it('--on-failure rollback walks back at once, unattended: the soaked batch back on the old revision, the next never drained, and the rollback on record as the soak\'s', async () => {
     const c = settled('gw', 3);
     const original = c.sts!.updateRevision;
-    await ok(c, ['start', 'gw', '--image', 'gw=gw:2']);
+    await ok(c, ['start', 'gw', '--image', 'gw=gw:2', '--surge', '0']);
     prom.value = '0.2';
     const r = await run(c, ['next', 'gw', ...FAST, '--soak', '30s', '--on-failure', 'rollback', ...analysis()]);
     expect(r.code, r.err).toBe(3);
@@ -125,7 +126,7 @@ describe('the soak gate between batches', { timeout: 60_000 }, () => {
 
   it('no series is unknown, which fails an unattended soak at its end; a container restart fails it at once, with its reason', async () => {
     const c = settled('gw', 2);
-    await ok(c, ['start', 'gw', '--image', 'gw=gw:2']);
+    await ok(c, ['start', 'gw', '--image', 'gw=gw:2', '--surge', '0']);
     prom.value = undefined;
     const r = await run(c, ['next', 'gw', ...FAST, '--soak', '2s', ...analysis()]);
     expect(r.code, r.err).toBe(3);
@@ -133,7 +134,7 @@ describe('the soak gate between batches', { timeout: 60_000 }, () => {
     expect(evictions(c)).toEqual(['gw-0']);
 
     const d = settled('gw', 2);
-    await ok(d, ['start', 'gw', '--image', 'gw=gw:2']);
+    await ok(d, ['start', 'gw', '--image', 'gw=gw:2', '--surge', '0']);
     // gw-0 restarts (OOMKilled) two seconds into its soak.
     const timer = setInterval(() => {
       const p = d.pods.find((x) => x.name === 'gw-0');
@@ -154,7 +155,7 @@ describe('the soak gate between batches', { timeout: 60_000 }, () => {
     const secret = 's3cr3t-token-value-0123456789';
     writeFileSync(join(dir, 'token'), `${secret}\n`);
     const c = settled('gw', 2);
-    await ok(c, ['start', 'gw', '--image', 'gw=gw:2']);
+    await ok(c, ['start', 'gw', '--image', 'gw=gw:2', '--surge', '0']);
     prom.status = 401;
     const r = await run(c, ['next', 'gw', ...FAST, '--soak', '2s', ...analysis(), '--prometheus-user', '1250000000', '--prometheus-token-file', join(dir, 'token')]);
     expect(r.code).toBe(3);
@@ -167,6 +168,40 @@ describe('the soak gate between batches', { timeout: 60_000 }, () => {
   });
 });
 
+describe('the surge pods soak first', { timeout: 60_000 }, () => {
+  it('before the first batch is drained, the surge pods (already serving the new release) soak; then each batch does', async () => {
+    const c = settled('gw', 2);
+    await ok(c, ['start', 'gw', '--image', 'gw=gw:2', '--soak', '2s']);
+    const r = await ok(c, ['next', 'gw', ...FAST, ...analysis()]);
+    expect(r.err.match(/soak of [\w -]+ passed/g)).toEqual(['soak of the surge pods gw-2 passed', 'soak of gw-0 passed', 'soak of gw-1 passed']);
+    expect(prom.queries[0]).toBe('errors{pod=~"gw-2",namespace="prod"}');
+    const [entry] = historyOf(c);
+    expect(entry!.surgeSoak).toMatchObject({ outcome: 'passed' });
+    expect(entry!.batches.map((b) => b.soak?.outcome)).toEqual(['passed', 'passed']);
+    // Passed once, never again in the same upgrade.
+    expect(recordOf(c).surgeSoaked).toBe(true);
+  });
+
+  it('a bad release is caught on the surge pods with nothing drained or deleted; --on-failure rollback puts the template back and finish removes them', async () => {
+    const c = settled('gw', 2);
+    const original = c.sts!.updateRevision;
+    await ok(c, ['start', 'gw', '--image', 'gw=gw:2']);
+    prom.value = '0.3';
+    const r = await run(c, ['next', 'gw', ...FAST, '--soak', '30s', '--on-failure', 'rollback', ...analysis()]);
+    expect(r.code, r.err).toBe(3);
+    expect(r.err).toContain('the soak of the surge pods gw-2 FAILED');
+    expect(evictions(c)).toEqual([]);
+    expect(c.services[0]!.annotations['service.cloud.tencent.com/lb-rs-weight']).toBeUndefined();
+    expect(c.sts!.updateRevision).toBe(original);
+    expect(recordOf(c).rollback).toMatchObject({ trigger: 'soak' });
+    expect(historyOf(c)[0]!.surgeSoak).toMatchObject({ outcome: 'failed' });
+    await ok(c, ['finish', 'gw', '--yes', '--min-drain', '0s']);
+    expect(c.sts!.replicas).toBe(2);
+    expect(c.pods.map((p) => [p.name, p.revision])).toEqual([['gw-0', original], ['gw-1', original]]);
+    expect(evictions(c)).toEqual([]);
+  });
+});
+
 describe('what the review found', { timeout: 60_000 }, () => {
   /** next as a person at a terminal who answers `choice` to the question after a failed soak, yes to the rest. */
   const atTerminal = (choice: string): Ui => ({ ...makeUi({ yes: true }, fakeIo()), yes: false, choose: async (message, _c, whenYes) => (message.includes('did not pass') ? (choice as never) : whenYes) });
@@ -176,7 +211,7 @@ describe('what the review found', { timeout: 60_000 }, () => {
 
   it('"continue anyway" right after a failure goes on from the record as written, and the next batch is drained with the failure settled', async () => {
     const c = settled('gw', 2);
-    await ok(c, ['start', 'gw', '--image', 'gw=gw:2']);
+    await ok(c, ['start', 'gw', '--image', 'gw=gw:2', '--surge', '0']);
     prom.answer = (q) => (q.includes('gw-0') ? '0.5' : '0');
     const seenAtEviction: unknown[] = [];
     const before = c.beforeWrite;
@@ -194,7 +229,7 @@ describe('what the review found', { timeout: 60_000 }, () => {
 
   it('a pod replaced during the soak fails it, however healthy the new one is', async () => {
     const c = settled('gw', 2);
-    await ok(c, ['start', 'gw', '--image', 'gw=gw:2']);
+    await ok(c, ['start', 'gw', '--image', 'gw=gw:2', '--surge', '0']);
     const timer = setInterval(() => {
       if (recordOf(c)?.soak) c.pods = c.pods.map((p) => (p.name === 'gw-0' && !p.uid.startsWith('again') ? { ...p, uid: `again-${p.uid}` } : p));
     }, 200);
@@ -209,7 +244,7 @@ describe('what the review found', { timeout: 60_000 }, () => {
 
   it('a rerun\'s shorter --soak does not cut a recorded soak short', async () => {
     const c = settled('gw', 2);
-    await ok(c, ['start', 'gw', '--image', 'gw=gw:2']);
+    await ok(c, ['start', 'gw', '--image', 'gw=gw:2', '--surge', '0']);
     await ok(c, ['next', 'gw', ...FAST, '--batches', '1']);
     const rec = recordOf(c);
     // As a run killed right after its restore leaves it: a soak of 4 s just begun.
@@ -223,7 +258,7 @@ describe('what the review found', { timeout: 60_000 }, () => {
   it('--batches with --on-failure rollback walks the whole way back, not --batches of it', async () => {
     const c = settled('gw', 3);
     const original = c.sts!.updateRevision;
-    await ok(c, ['start', 'gw', '--image', 'gw=gw:2']);
+    await ok(c, ['start', 'gw', '--image', 'gw=gw:2', '--surge', '0']);
     await ok(c, ['next', 'gw', ...FAST, '--soak', '1s', '--batches', '1', ...analysis()]);
     prom.answer = (q) => (q.includes('gw-1') ? '0.5' : '0');
     const r = await run(c, ['next', 'gw', ...FAST, '--soak', '30s', '--batches', '1', '--on-failure', 'rollback', ...analysis()]);
@@ -236,7 +271,7 @@ describe('what the review found', { timeout: 60_000 }, () => {
     const dir = mkdtempSync(join(tmpdir(), 'zlu-soak-'));
     writeFileSync(join(dir, 'token'), 'first-half-of-secret\nsecond-half-of-secret\n');
     const c = settled('gw', 2);
-    await ok(c, ['start', 'gw', '--image', 'gw=gw:2']);
+    await ok(c, ['start', 'gw', '--image', 'gw=gw:2', '--surge', '0']);
     const before = c.mutations.length;
     const r = await run(c, ['next', 'gw', ...FAST, '--soak', '2s', ...analysis(), '--prometheus-token-file', join(dir, 'token')]);
     expect(r.code).toBe(2);
@@ -286,7 +321,7 @@ describe('bad soak flags: exit 2, nothing changed', () => {
   ];
   it.each(refused)('next %j', async (flags, message) => {
     const c = settled('gw', 2);
-    await ok(c, ['start', 'gw', '--image', 'gw=gw:2']);
+    await ok(c, ['start', 'gw', '--image', 'gw=gw:2', '--surge', '0']);
     const before = c.mutations.length;
     const r = await run(c, ['next', 'gw', '--yes', ...flags]);
     expect(r.code, r.err).toBe(2);
