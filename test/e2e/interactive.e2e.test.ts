@@ -81,7 +81,8 @@ describe('interactive next on a terminal', () => {
   it('soaks with a live view; a key stops it and offers the choice; run again, it resumes and asks at its end', async () => {
     const w: Workload = { namespace: await ctx.env.namespace('ttysoak'), name: 'gw', replicas: 2, strategy: 'OnDelete', ports: [{ port: 80, targetPort: 8080 }], image: 'gw:1', terminationGracePeriodSeconds: 5 };
     await ctx.env.deploy(w);
-    expect((await runPlugin(['start', 'gw', '-n', w.namespace, '--image', 'app=gw:2', '--soak', '20s'])).code).toBe(0);
+    // --surge 0: the batch's own soak (the surge pods' soak is the same gate, before the first drain).
+    expect((await runPlugin(['start', 'gw', '-n', w.namespace, '--image', 'app=gw:2', '--soak', '20s', '--surge', '0'])).code).toBe(0);
     const shellEnv = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', KUBECONFIG: inject('operatorKubeconfig') };
     const interrupted = await onTerminal(
       ['next', 'gw', '-n', w.namespace, '--min-drain', '2s', '--analysis-interval', '1s'],

@@ -2,7 +2,8 @@
 // modules, scraping every simulated pod's request counters by status code). A release whose image
 // ends in -bad answers every 20th request with 500 while its health checks pass: only the metrics
 // can tell. Unattended walks to it and to a good release, a Prometheus that is down, a query with
-// no series, and a kill during a soak.
+// no series, and a kill during a soak. The surge pods run the new release first, so the first soak
+// is theirs, before any pod is drained.
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { BENCH_LOAD, baselineWorkload, rollingUpdateBaseline, underLoad, type LossRun, type Workload } from '../../sim/scenarios.js';
@@ -36,7 +37,7 @@ describe('the soak gate', () => {
   const events = async (w: Workload) => (await core.listNamespacedEvent({ namespace: w.namespace, fieldSelector: `involvedObject.kind=StatefulSet,involvedObject.name=${w.name}` })).items;
   const ok = (r: { code: number; stderr: string }, what: string) => expect(r.code, `${what}:\n${r.stderr}`).toBe(0);
 
-  it('to a bad release, unattended with --on-failure rollback: the first soak fails on the error ratio, the walk goes back without losing a connection, and no second batch is drained', async () => {
+  it('to a bad release, unattended with --on-failure rollback: the surge pod\'s soak fails on the error ratio before any pod is drained, and the walk goes back without losing a connection', async () => {
     const shared = { load: { ...BENCH_LOAD, streamLifetimeMs: [10_000, 40_000] as [number, number] }, workload: { replicas: 3 } };
     const w = baselineWorkload(await ctx.env.namespace('soakbad'), 'OnDelete', shared.workload);
     await ctx.env.deploy(w);
@@ -54,22 +55,20 @@ describe('the soak gate', () => {
 
     // The gate failed on the analysis, walked back by itself, and says so with exit 3.
     expect(next.code, next.stderr).toBe(3);
-    expect(next.stderr).toMatch(/soak of gw-0 FAILED after \d+s: analysis 1: .*\(<= 0\.01\)/);
+    expect(next.stderr).toMatch(/soak of the surge pods gw-3 FAILED after \d+s: analysis 1: .*\(<= 0\.01\)/);
     expect(next.stderr).toContain('--on-failure rollback: walking "gw" back now');
     expect(next.stderr).toMatch(/rolled back/);
     // Zero connection-level loss: no refused, reset or timed-out request and no cut stream; the 5xx are the release's own.
     expect(connectionLoss(walk), walk.samples.join('\n')).toEqual({ failed: 0, cut: 0 });
     expect(walk.failures.status ?? 0).toBeGreaterThan(0);
     expect(rolling.failures.status ?? 0).toBeGreaterThan(walk.failures.status ?? 0);
-    // Only gw-0 ever left, once forward and once back, then the surge pod: each drained with no connection open.
-    expectDeletionsDrained(deletions(w), ['gw-0', 'gw-0', 'gw-3'], ['gw 80', 'gw 443']);
-    // On record: the failed soak with its reading, and the rollback triggered by it.
+    // No original pod was ever drained or deleted; only the surge pod left, at finish, drained with no connection open.
+    expectDeletionsDrained(deletions(w), ['gw-3'], ['gw 80', 'gw 443']);
+    // On record: the failed soak with its reading, and the rollback triggered by it; no batch walked either way.
     const [entry] = await history(w);
-    expect(entry).toMatchObject({ outcome: 'rolled back', rollback: { trigger: 'soak' } });
-    const forward = entry!.batches.filter((b) => b.walk === 'forward');
-    expect(forward.map((b) => [b.number, b.ordinals, b.soak?.outcome])).toEqual([[1, '0', 'failed']]);
-    expect(forward[0]!.soak!.readings[0]).toMatch(/^analysis 1: \{?.*\(<= 0\.01\)$/);
-    expect(entry!.batches.filter((b) => b.walk === 'back').map((b) => b.ordinals)).toEqual(['0']);
+    expect(entry).toMatchObject({ outcome: 'rolled back', rollback: { trigger: 'soak' }, surgeSoak: { outcome: 'failed' } });
+    expect(entry!.surgeSoak!.readings[0]).toMatch(/^analysis 1: .*\(<= 0\.01\)$/);
+    expect(entry!.batches).toEqual([]);
     const reasons = (await events(w)).map((e) => `${e.type} ${e.reason}`);
     expect(reasons).toContain('Warning SoakFailed');
     expect(reasons).toContain('Normal RolledBack');
@@ -85,12 +84,13 @@ describe('the soak gate', () => {
       ok(await runPlugin(['start', w.name, ...ns, '--image', 'app=gateway:v2', '--soak', '20s']), 'start');
       const next = await withCloud(['next', w.name, ...ns, '--yes', ...evidence(), ...analysis()]);
       ok(next, 'next');
-      expect(next.stderr.match(/soak of gw-\d passed after/g)).toEqual(['soak of gw-0 passed after', 'soak of gw-1 passed after']);
+      expect(next.stderr.match(/soak of [\w -]+ passed after/g)).toEqual(['soak of the surge pods gw-2 passed after', 'soak of gw-0 passed after', 'soak of gw-1 passed after']);
       ok(await withCloud(['finish', w.name, ...ns, '--yes', ...evidence()]), 'finish');
     }, { ...BENCH_LOAD, streamLifetimeMs: [10_000, 40_000] });
     expect({ failed: walk.failed, cut: walk.cut }, walk.samples.join('\n')).toEqual({ failed: 0, cut: 0 });
     const [entry] = await history(w);
     expect(entry!.outcome).toBe('finished');
+    expect(entry!.surgeSoak).toMatchObject({ outcome: 'passed' });
     expect(entry!.batches.map((b) => [b.ordinals, b.soak?.outcome, b.soak && b.soak.seconds >= 20])).toEqual([
       ['0', 'passed', true],
       ['1', 'passed', true],
@@ -119,19 +119,20 @@ describe('the soak gate', () => {
       expect(next.code, next.stderr).toBe(3);
       expect(next.stderr).toMatch(/unknown, which never passes a soak/);
       expect(next.stderr).toMatch(why);
-      // Batch 1 walked; batch 2 never drained; the failure is on record.
-      expect(deletions(w).map((d) => d.pod)).toEqual(['gw-0']);
+      // The surge pod's soak failed: no pod drained or deleted; the failure is on record.
+      expect(deletions(w).map((d) => d.pod)).toEqual([]);
       const r = (await record(w))!;
-      expect(r.batches.map((b) => b.phase)).toEqual(['done', 'pending']);
+      expect(r.batches.map((b) => b.phase)).toEqual(['pending', 'pending']);
+      expect(r.soak?.batch).toBe(-1);
       expect(r.soak?.failed?.reason).toMatch(why);
       // Run again unattended, it still refuses: a failed soak is not retried into a pass by itself.
       const again = await runPlugin(['next', w.name, '-n', w.namespace, '--yes', '--min-drain', '2s']);
       expect(again.code).toBe(3);
       expect(again.stderr).toMatch(/did not pass/);
-      expect(deletions(w).map((d) => d.pod)).toEqual(['gw-0']);
+      expect(deletions(w).map((d) => d.pod)).toEqual([]);
       const finish = await runPlugin(['finish', w.name, '-n', w.namespace, '--yes', '--min-drain', '2s']);
       expect(finish.code).toBe(3);
-      expect(finish.stderr).toMatch(/the soak of gw-0 failed/);
+      expect(finish.stderr).toMatch(/the soak of the surge pods gw-2 failed/);
     }
   }, 600_000);
 
@@ -140,27 +141,28 @@ describe('the soak gate', () => {
     await ctx.env.deploy(w);
     const ns = ['-n', w.namespace];
     ok(await runPlugin(['start', w.name, ...ns, '--image', 'app=gateway:v2', '--soak', '30s']), 'start');
-    const killed = await runUntil(['next', w.name, ...ns, '--yes', '--min-drain', '2s'], 'soak of gw-0:');
+    const killed = await runUntil(['next', w.name, ...ns, '--yes', '--min-drain', '2s'], 'soak of the surge pods gw-2:');
     expect(killed.killed, killed.stderr).toBe(true);
     const soak = (await record(w))!.soak!;
-    expect(soak).toMatchObject({ batch: 0, ms: 30_000 });
+    expect(soak).toMatchObject({ batch: -1, ms: 30_000 });
     expect(soak.failed).toBeUndefined();
     await new Promise((r) => setTimeout(r, 10_000));
     const rerunAt = Date.now();
     // Run again, and stopped once that soak passed (it is on record by then).
-    const rerun = await runUntil(['next', w.name, ...ns, '--yes', '--min-drain', '2s'], 'soak of gw-0 passed');
+    const rerun = await runUntil(['next', w.name, ...ns, '--yes', '--min-drain', '2s'], 'soak of the surge pods gw-2 passed');
     const passedAt = Date.now();
     expect(rerun.killed, rerun.stderr).toBe(true);
     // It said how much was left of the recorded 30 s, waited about that long, and passed it when it was due.
-    const left = Number(/Soak of gw-0: (\d+)s left of 30s/.exec(rerun.stderr)?.[1]);
+    const left = Number(/Soak of the surge pods gw-2: (\d+)s left of 30s/.exec(rerun.stderr)?.[1]);
     expect(left).toBeGreaterThan(5);
     expect(left).toBeLessThan(22);
     expect(passedAt).toBeGreaterThanOrEqual(Date.parse(soak.startedAt) + 30_000);
     expect(passedAt - rerunAt).toBeLessThan(left * 1000 + 8000);
     const r = (await record(w))!;
     expect(r.soak).toBeUndefined();
-    expect(r.batches.map((b) => b.phase)).toEqual(['done', 'pending']);
-    const passed = (await history(w))[0]!.batches[0]!.soak!;
+    expect(r.batches.map((b) => b.phase)).toEqual(['pending', 'pending']);
+    expect(r.surgeSoaked).toBe(true);
+    const passed = (await history(w))[0]!.surgeSoak!;
     expect(passed.outcome).toBe('passed');
     expect(passed.seconds).toBeGreaterThanOrEqual(30);
     expect(passed.seconds).toBeLessThan(40);
