@@ -332,3 +332,49 @@ export async function zeroLossWalk(env: ScenarioEnv, plugin: PluginRunner, drain
     load,
   );
 }
+
+/**
+ * The share of 5xx among the requests of every pod on the new release (the batch and the surge)
+ * over the last 10 s, as the soak gate's analysis; `or vector(0)`: no 5xx at all is no series, not
+ * 0, in PromQL.
+ */
+export const ERROR_RATIO =
+  '(sum(rate(sim_http_requests_total{namespace="$NAMESPACE",pod=~"$UPGRADED",code=~"5.."}[10s])) or vector(0)) / sum(rate(sim_http_requests_total{namespace="$NAMESPACE",pod=~"$UPGRADED"}[10s]))';
+
+/** What soaked failures cost: 5xx served, and connection-level losses (refused, reset, timed out; streams cut). */
+export const connectionLoss = (r: LossRun) => ({ failed: r.failed - (r.failures.status ?? 0), cut: r.cut });
+
+/**
+ * The plugin's walk to a release (a bad one by default), unattended with the soak gate on the
+ * error ratio and --on-failure rollback, then finish: what users got while the gate decided.
+ * The workload's first `next` result is returned beside the loss (it exits 3 when the gate held).
+ */
+export async function soakGateWalk(
+  env: ScenarioEnv,
+  plugin: PluginRunner,
+  drain: string[],
+  prometheus: string,
+  { load = BENCH_LOAD, workload, image = 'gateway:v2-bad' }: ScenarioOptions = {},
+  soak = '60s',
+): Promise<{ run: LossRun; next: Awaited<ReturnType<PluginRunner>>; w: Workload }> {
+  const w = baselineWorkload(await env.namespace('soakgate'), 'OnDelete', workload);
+  await env.deploy(w);
+  const ns = ['-n', w.namespace];
+  const step = async (args: string[]) => {
+    const r = await plugin([...args, ...ns]);
+    if (r.code !== 0) throw new Error(`kubectl zerolossupgrade ${args.join(' ')} exited ${r.code}: ${r.stderr.trim().split('\n').pop()}`);
+  };
+  let next: Awaited<ReturnType<PluginRunner>> = { code: -1, stdout: '', stderr: '' };
+  const run = await underLoad(
+    env,
+    'zerolossupgrade-soak-gate',
+    w,
+    async () => {
+      await step(['start', w.name, '--image', `app=${image}`]);
+      next = await plugin(['next', w.name, ...ns, '--yes', ...drain, '--soak', soak, '--on-failure', 'rollback', '--prometheus', prometheus, '--analysis', ERROR_RATIO, '--max', '0.01', '--analysis-interval', '2s']);
+      await step(['finish', w.name, '--yes', ...drain]);
+    },
+    load,
+  );
+  return { run, next, w };
+}

@@ -6,21 +6,13 @@
 // is theirs, before any pod is drained.
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
-import { BENCH_LOAD, baselineWorkload, rollingUpdateBaseline, underLoad, type LossRun, type Workload } from '../../sim/scenarios.js';
+import { BENCH_LOAD, ERROR_RATIO, baselineWorkload, connectionLoss, rollingUpdateBaseline, soakGateWalk, underLoad, type Workload } from '../../sim/scenarios.js';
 import { SIM_CREDENTIALS } from '../../sim/index.js';
 import { decodeHistory, historyConfigMapName, type HistoryEntry } from '../../src/core/history.js';
 import { decodeRecord } from '../../src/core/upgrade.js';
 import { adminClients, expectDeletionsDrained, runPlugin, runUntil, useSimulator } from './support.js';
 
 const RECORD = 'zerolossupgrade.io/upgrade';
-/**
- * The share of 5xx among the requests of every pod on the new release (the batch and the surge)
- * over the last 10 s; `or vector(0)`: no 5xx at all is no series, not 0, in PromQL.
- */
-const ERROR_RATIO =
-  '(sum(rate(sim_http_requests_total{namespace="$NAMESPACE",pod=~"$UPGRADED",code=~"5.."}[10s])) or vector(0)) / sum(rate(sim_http_requests_total{namespace="$NAMESPACE",pod=~"$UPGRADED"}[10s]))';
-const connectionLoss = (r: LossRun) => ({ failed: r.failed - (r.failures.status ?? 0), cut: r.cut });
-
 describe('the soak gate', () => {
   const ctx = useSimulator({ propagationDelayMs: 1000, jitterMs: 300 }, { monitorPeriodMs: 1000 }, { targetsFile: join(inject('prometheusTargets'), `soak-${process.pid}.json`) });
   const { apps, core } = adminClients();
@@ -39,16 +31,8 @@ describe('the soak gate', () => {
 
   it('to a bad release, unattended with --on-failure rollback: the surge pod\'s soak fails on the error ratio before any pod is drained, and the walk goes back without losing a connection', async () => {
     const shared = { load: { ...BENCH_LOAD, streamLifetimeMs: [10_000, 40_000] as [number, number] }, workload: { replicas: 3 } };
-    const w = baselineWorkload(await ctx.env.namespace('soakbad'), 'OnDelete', shared.workload);
-    await ctx.env.deploy(w);
-    const ns = ['-n', w.namespace];
-    let next = { code: -1, stdout: '', stderr: '' };
-    const walk = await underLoad(ctx.env, 'zerolossupgrade-soak', w, async () => {
-      ok(await runPlugin(['start', w.name, ...ns, '--image', 'app=gateway:v2-bad']), 'start');
-      next = await withCloud(['next', w.name, ...ns, '--yes', ...evidence(), '--soak', '60s', '--on-failure', 'rollback', ...analysis()]);
-      ok(await withCloud(['finish', w.name, ...ns, '--yes', ...evidence()]), 'finish');
-      await ctx.env.rolledOut(w, 'gateway:v1');
-    }, shared.load);
+    const { run: walk, next, w } = await soakGateWalk(ctx.env, withCloud, evidence(), prometheus, shared);
+    await ctx.env.rolledOut(w, 'gateway:v1');
     // The same bad release by the StatefulSet controller's RollingUpdate, under the same load for as long.
     const rolling = await rollingUpdateBaseline(ctx.env, { ...shared, image: 'gateway:v2-bad', minSeconds: walk.seconds });
     console.log(JSON.stringify({ soak: walk, rollingToBad: rolling }));
