@@ -346,7 +346,8 @@ export const connectionLoss = (r: LossRun) => ({ failed: r.failed - (r.failures.
 
 /**
  * The plugin's walk to a release (a bad one by default), unattended with the soak gate on the
- * error ratio and --on-failure rollback, then finish: what users got while the gate decided.
+ * error ratio and --on-failure rollback (which walks back and finishes by itself), or finish after
+ * a walk that passed: what users got while the gate decided.
  * The workload's first `next` result is returned beside the loss (it exits 3 when the gate held).
  */
 export async function soakGateWalk(
@@ -372,7 +373,8 @@ export async function soakGateWalk(
     async () => {
       await step(['start', w.name, '--image', `app=${image}`]);
       next = await plugin(['next', w.name, ...ns, '--yes', ...drain, '--soak', soak, '--on-failure', 'rollback', '--prometheus', prometheus, '--analysis', ERROR_RATIO, '--max', '0.01', '--analysis-interval', '2s']);
-      await step(['finish', w.name, '--yes', ...drain]);
+      // A failed soak walked back and finished by itself; a passed walk is finished as usual.
+      if (next.code === 0) await step(['finish', w.name, '--yes', ...drain]);
     },
     load,
   );

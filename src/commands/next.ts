@@ -82,7 +82,7 @@ export async function runNext(o: NextOptions, cluster: Cluster, ui: Ui, now: () 
   }
   if (o.dryRun) {
     const up = await readUpgrade(cluster, o.name);
-    printPlan(ui, await planNextBatch(cluster, up, now()));
+    printPlan(ui, await planNextBatch(cluster, up, now(), up.record.rollback ? 0 : (o.soak?.durationMs ?? up.record.soakMs ?? 0)));
     return;
   }
   await underLock(o, cluster, ui, now, opener, (ctx) => walkRemaining(ctx, o.name, o.maxBatches));

@@ -8,8 +8,14 @@ import { SURGE_SOAK, type SoakState } from './soak.js';
 import { onRevision, type ContainerImage, type PodSnapshot, type ServiceSnapshot, type StatefulSetSnapshot } from './workload.js';
 
 export const RECORD_ANNOTATION = 'zerolossupgrade.io/upgrade';
-/** 2: the plan in compact form, only the batch in flight in full (1: every batch in full, still read). */
+/**
+ * 2: the plan in compact form, only the batch in flight in full (1: every batch in full, still read).
+ * 3: as 2, with a soak (its state, the walk's default, the surge pods' pass): written only then, so
+ * that a plugin that knows no soak refuses the record instead of walking past a failed one.
+ */
 export const RECORD_VERSION = 2;
+export const SOAK_RECORD_VERSION = 3;
+const versionOf = (r: UpgradeRecord) => (r.soak || r.soakMs || r.surgeSoaked ? SOAK_RECORD_VERSION : RECORD_VERSION);
 
 /** pending -> drained -> confirmed -> deleting -> rebuilt -> done */
 export type BatchPhase = 'pending' | 'drained' | 'confirmed' | 'deleting' | 'rebuilt' | 'done';
@@ -307,7 +313,7 @@ export function encodeRecord(r: UpgradeRecord): string {
   const inFlight = batches[doneCount];
   const current = inFlight && inFlight.phase !== 'pending' ? (({ ordinals: _, ...rest }) => rest)(inFlight) : undefined;
   const first = batches[0] && batches[0].ordinals.length !== r.batchSize ? batches[0].ordinals.length : undefined;
-  const wire: WireRecord = { ...header, version: RECORD_VERSION, plan: { ordinals: toRanges(allOrdinals(batches)), ...(first === undefined ? {} : { first }) }, done: doneCount, ...(current ? { current } : {}) };
+  const wire: WireRecord = { ...header, version: versionOf(r), plan: { ordinals: toRanges(allOrdinals(batches)), ...(first === undefined ? {} : { first }) }, done: doneCount, ...(current ? { current } : {}) };
   // What is not written must follow from what is: the batch sizes, and nothing past the batch in flight walked.
   const sizeOk = (b: Batch, i: number) => (i === 0 ? true : i === batches.length - 1 ? b.ordinals.length <= r.batchSize : b.ordinals.length === r.batchSize);
   if (!batches.every((b, i) => b.ordinals.length > 0 && sizeOk(b, i) && (i <= doneCount || b.phase === 'pending')) || (first !== undefined && batches.length > 1 && first > r.batchSize && batches[1]!.ordinals.length !== r.batchSize)) {
@@ -344,8 +350,8 @@ export function decodeRecord(text: string): UpgradeRecord {
     throw new RecordError(`the upgrade record (annotation ${RECORD_ANNOTATION}) is not valid JSON`);
   }
   const version = (parsed as { version?: unknown })?.version;
-  if (version !== RECORD_VERSION && version !== 1) {
-    throw new RecordError(`the upgrade record has version ${String(version)}; this plugin reads versions 1 and ${RECORD_VERSION}: use the plugin version that started the upgrade`);
+  if (version !== RECORD_VERSION && version !== SOAK_RECORD_VERSION && version !== 1) {
+    throw new RecordError(`the upgrade record has version ${String(version)}; this plugin reads versions 1 to ${SOAK_RECORD_VERSION}: use the plugin version that started the upgrade`);
   }
   let r: UpgradeRecord;
   if (version === 1) {
@@ -355,7 +361,8 @@ export function decodeRecord(text: string): UpgradeRecord {
     const { plan: _, done: __, current: ___, ...header } = parsed as WireRecord;
     const batches = typeof parsed === 'object' && 'plan' in parsed ? batchesOf(parsed) : undefined;
     if (!batches) throw new RecordError('the upgrade record is incomplete');
-    r = { ...header, batches };
+    // In memory the version says only the format family; the one written follows from the content.
+    r = { ...header, version: RECORD_VERSION, batches };
   }
   if (!Array.isArray(r.batches) || !Array.isArray(r.services) || typeof r.statefulSet !== 'string' || typeof r.originalRevision !== 'string') {
     throw new RecordError('the upgrade record is incomplete');

@@ -2,6 +2,7 @@
 // old image (the template keeps the new one, as after Argo Rollouts' abort), the surge pods are
 // drained and removed, every drained ordinal gets its weight back, the record goes.
 import { CancelledError } from '../core/errors.js';
+import { SURGE_SOAK } from '../core/soak.js';
 import { pendingOrdinals, soakSubject, surgeOrdinals } from '../core/upgrade.js';
 import { podTrouble } from '../core/workload.js';
 import { podNames, readUpgrade, type WalkContext } from './context.js';
@@ -29,7 +30,14 @@ export async function abortUpgrade(ctx: WalkContext, name: string): Promise<void
   ui.info(`  surge pods drained and removed: ${podNames(name, record.finish?.phase === 'scaled' ? [] : surgeOrdinals(record))}`);
   ui.info(`  Services ${record.services.map((s) => s.name).join(', ')}: every drained pod gets its weight back`);
   ui.info('  The template keeps the new images: pods recreated later get them.');
-  if (record.soak?.failed) ui.warn(`the soak of ${soakSubject(record, record.soak)} failed (${record.soak.failed.reason}); aborting leaves them, and the template, on the new images: rollback walks them back instead`);
+  if (record.soak?.failed) {
+    const what = soakSubject(record, record.soak);
+    ui.warn(
+      record.soak.batch === SURGE_SOAK
+        ? `the soak of ${what} failed (${record.soak.failed.reason}); abort removes them, but the template keeps the failed release for every pod recreated later: rollback puts it back`
+        : `the soak of ${what} failed (${record.soak.failed.reason}); aborting leaves them, and the template, on the failed release: rollback walks them back instead`,
+    );
+  }
   if (!(await ui.confirm(`Abort the upgrade of "${name}"?`))) throw new CancelledError('not aborted; nothing changed');
   if (left.length > 0) {
     try {

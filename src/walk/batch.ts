@@ -9,6 +9,7 @@ import { onRevision, type PodSnapshot } from '../core/workload.js';
 import { historyConfirmation, withBatch } from '../core/history.js';
 import type { PodFeed } from '../k8s/types.js';
 import { confirmDrain } from './confirm.js';
+import { retireSurge } from './retire.js';
 import { rollBack } from './rollback.js';
 import { soakGate, soakMsFor, soakState, startOf } from './soak.js';
 import { SURGE_SOAK } from '../core/soak.js';
@@ -180,6 +181,10 @@ export async function walkRemaining(ctx: WalkContext, name: string, maxBatches =
   if (up.record.finish) throw new GateError(`the upgrade of "${name}" is finishing; run: kubectl zerolossupgrade finish ${name}`);
   if (!up.record.targetRevision) throw new GateError(`the start of the upgrade of "${name}" did not finish; run it again: kubectl zerolossupgrade start ${name}`);
   up = await restoreStoppedFinish(ctx, up);
+  // A walk back a failed soak started unattended goes the whole way and out, whatever --batches says,
+  // also when run again after a crash: the surge pods run the failed release too.
+  const soakRollback = up.record.rollback?.trigger === 'soak' && ctx.ui.yes;
+  if (soakRollback) maxBatches = Infinity;
   const toGo = (walked: number, left: number) => `walked ${walked} batch${walked === 1 ? '' : 'es'} (--batches); ${left} to go: kubectl zerolossupgrade next ${name} -n ${ctx.cluster.namespace}`;
   for (let walked = 0; ; ) {
     if (surgeSoakDue(up.record, soakMsFor(ctx, up.record))) {
@@ -190,14 +195,8 @@ export async function walkRemaining(ctx: WalkContext, name: string, maxBatches =
     }
     if (up.record.soak) {
       const after = await soakGate(ctx, up);
-      if (after.next === 'rollback') {
-        const bySoak = ctx.ui.yes;
-        // The whole way back: --batches limited the walk forward, not the retreat from a failure.
-        await rollBack(ctx, name, false, bySoak ? Infinity : maxBatches, bySoak ? 'soak' : undefined);
-        // Unattended, a walk that went back is not a success: a script sees exit 3.
-        if (bySoak) throw new GateError(`the soak failed and the upgrade of "${name}" was rolled back (see kubectl zerolossupgrade history ${name} -n ${ctx.cluster.namespace})`);
-        return;
-      }
+      // Unattended, the walk back is the soak's (and ends the upgrade, below); a person's choice is theirs.
+      if (after.next === 'rollback') return rollBack(ctx, name, false, ctx.ui.yes ? Infinity : maxBatches, ctx.ui.yes ? 'soak' : undefined);
       if (after.next === 'stop') {
         const left = after.up.record.soak;
         if (!left) ctx.ui.result(`stopped after the soak; continue with: kubectl zerolossupgrade next ${name} -n ${ctx.cluster.namespace}`);
@@ -207,6 +206,11 @@ export async function walkRemaining(ctx: WalkContext, name: string, maxBatches =
       up = after.up;
     }
     const index = currentBatchIndex(up.record);
+    if (index < 0 && soakRollback) {
+      // Every original pod is back; the surge pods leave as at finish (drained first), and a script sees exit 3.
+      await retireSurge(ctx, up, 'UpgradeFinished');
+      throw new GateError(`the soak failed and the upgrade of "${name}" was rolled back and finished: every pod is on revision ${up.record.targetRevision} again and the surge pods are gone (see kubectl zerolossupgrade history ${name} -n ${ctx.cluster.namespace})`);
+    }
     if (index < 0) {
       ctx.ui.result(`every pod of statefulset "${name}" is ${up.record.rollback ? 'back on the original revision' : up.record.undo ? `back on revision ${up.record.targetRevision}` : 'upgraded'}; next: kubectl zerolossupgrade finish ${name} -n ${ctx.cluster.namespace}`);
       return;

@@ -2,7 +2,7 @@
 // sends them; nothing is changed and no lock is taken.
 import { historyConfigMapName } from '../core/history.js';
 import { RS_WEIGHT_ANNOTATION, mergeWeights } from '../core/rs-weight.js';
-import { RECORD_ANNOTATION, advance, capturePriors, currentBatchIndex, drainedOrdinals, encodeRecord, soakSubject, surgeOrdinals, weightChange, type UpgradeRecord } from '../core/upgrade.js';
+import { RECORD_ANNOTATION, advance, capturePriors, currentBatchIndex, drainedOrdinals, encodeRecord, soakSubject, surgeOrdinals, surgeSoakDue, weightChange, type UpgradeRecord } from '../core/upgrade.js';
 import { onRevision } from '../core/workload.js';
 import { annotationPatch, statefulSetPatch } from '../k8s/patches.js';
 import type { Cluster, StatefulSetChange } from '../k8s/types.js';
@@ -43,7 +43,15 @@ async function servicePatches(cluster: Cluster, record: UpgradeRecord, restoring
 const recordStep = (up: Upgrade, record: UpgradeRecord | null): PlanStep => stsPatchStep(up.sts.name, up.sts.resourceVersion, { annotations: { [RECORD_ANNOTATION]: record ? encodeRecord(record) : null } });
 
 /** The next batch from where it stands to done. */
-export async function planNextBatch(cluster: Cluster, up: Upgrade, now: Date): Promise<PlanStep[]> {
+export async function planNextBatch(cluster: Cluster, up: Upgrade, now: Date, soakMs = 0): Promise<PlanStep[]> {
+  if (surgeSoakDue(up.record, soakMs)) {
+    const names = surgeOrdinals(up.record).map((o) => `${up.sts.name}-${o}`).join(', ');
+    return [
+      { request: stsPatchStep(up.sts.name, up.sts.resourceVersion, { annotations: { [RECORD_ANNOTATION]: '(the record with the soak of the surge pods begun)' } }).request },
+      { request: `soak the surge pods ${names} for ${soakMs / 1000}s (they serve the new release already); nothing is drained before it passed` },
+      { request: 'then the first batch, planned when the soak has passed' },
+    ];
+  }
   const soak = up.record.soak;
   if (soak) {
     // The soak under way or failed comes first: nothing is drained before it passed.

@@ -47,19 +47,17 @@ export interface SoakOptions {
 /** How long a batch restored now soaks: --soak, else the walk's default; never on a walk back. */
 export function soakMsFor(ctx: WalkContext, record: UpgradeRecord): number {
   if (record.rollback) return 0;
+  if (ctx.soak?.durationMs === 0 && record.soakMs && !ctx.warned.has('soak 0')) {
+    ctx.warned.add('soak 0');
+    ctx.ui.warn(`--soak 0: no soak in this run, although the upgrade was started with --soak ${formatDuration(record.soakMs)}`);
+  }
   return ctx.soak?.durationMs ?? record.soakMs ?? 0;
 }
 
 /** The soak recorded with a batch's restore: it starts then, with the restart counts seen then. */
 export function soakState(ctx: WalkContext, up: Upgrade, index: number, at: string): SoakState | undefined {
   const ms = soakMsFor(ctx, up.record);
-  if (ms <= 0) {
-    if (ctx.soak?.durationMs === 0 && up.record.soakMs && !up.record.rollback && !ctx.warned.has('soak 0')) {
-      ctx.warned.add('soak 0');
-      ctx.ui.warn(`--soak 0: no soak in this run, although the upgrade was started with --soak ${formatDuration(up.record.soakMs)}`);
-    }
-    return undefined;
-  }
+  if (ms <= 0) return undefined;
   return startOf(ctx, up, index, at, ms);
 }
 
@@ -73,7 +71,7 @@ export function startOf(ctx: WalkContext, up: Upgrade, index: number, at: string
 
 export type AfterSoak = 'continue' | 'stop' | 'rollback';
 
-const serve = (names: string) => (names.includes(',') ? 'keep serving' : 'keeps serving');
+const serve = (subject: string) => (subject.includes(',') || subject.startsWith('the surge pods') ? 'keep serving' : 'keeps serving');
 
 /** The upgrade as the soak last wrote it: every step reads and writes through this, never a stale copy. */
 interface SoakSession {

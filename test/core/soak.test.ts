@@ -152,6 +152,14 @@ describe('the soak in the record', () => {
     expect(decodeRecord(encodeRecord(r))).toEqual(r);
   });
 
+  it('is written as version 3 only when it holds a soak, so that a plugin without the soak gate refuses it rather than walk past a failed soak', () => {
+    const plain = { ...base(), soakMs: undefined };
+    expect(JSON.parse(encodeRecord(plain)).version).toBe(2);
+    expect(JSON.parse(encodeRecord(base())).version).toBe(3);
+    expect(JSON.parse(encodeRecord({ ...plain, soak: { batch: -1, startedAt: '2026-12-02T10:05:00.000Z', ms: 1000 } })).version).toBe(3);
+    expect(JSON.parse(encodeRecord({ ...plain, surgeSoaked: true })).version).toBe(3);
+  });
+
   it('goes when the upgrade is turned back: the walk back does not soak', () => {
     const r = { ...base(), batches: [{ ...base().batches[0]!, phase: 'done' as const }, base().batches[1]!], soak: { batch: 0, startedAt: '2026-12-02T10:05:00.000Z', ms: 60_000 } };
     const back = rollbackRecord(r, [pod(0, { revision: 'gw-2' }), pod(1, { revision: 'gw-1' })], '2026-12-02T10:06:00.000Z', 'bob');

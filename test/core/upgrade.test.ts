@@ -167,7 +167,7 @@ describe('record encoding', () => {
 
   it.each([
     ['{', /not valid JSON/],
-    ['{"version":3}', /version 3; this plugin reads versions 1 and 2/],
+    ['{"version":4}', /version 4; this plugin reads versions 1 to 3/],
     ['{"version":2}', /incomplete/],
     ['{"version":1}', /incomplete/],
     ['{"version":2,"statefulSet":"gw","originalRevision":"r","services":[],"batchSize":1,"plan":{"ordinals":"0-x"},"done":0}', /incomplete/],

@@ -107,12 +107,12 @@ describe('the soak gate between batches', { timeout: 60_000 }, () => {
     const r = await run(c, ['next', 'gw', ...FAST, '--soak', '30s', '--on-failure', 'rollback', ...analysis()]);
     expect(r.code, r.err).toBe(3);
     expect(r.err).toContain('--on-failure rollback: walking "gw" back now');
-    expect(r.err).toContain('was rolled back');
+    expect(r.err).toContain('was rolled back and finished');
     expect(evictions(c)).toEqual(['gw-0', 'gw-0']);
-    expect(c.pods.filter((p) => p.ordinal < 3).map((p) => p.revision)).toEqual([original, original, original]);
-    const rec = recordOf(c);
-    expect(rec.rollback).toMatchObject({ trigger: 'soak' });
-    expect(rec.soak).toBeUndefined();
+    expect(c.pods.map((p) => p.revision)).toEqual([original, original, original]);
+    // Rolled back and finished in the same run: nothing left for a person to complete.
+    expect(recordOf(c)).toBeUndefined();
+    expect(c.sts!.replicas).toBe(3);
     const [entry] = historyOf(c);
     expect(entry!.rollback).toMatchObject({ trigger: 'soak' });
     expect(entry!.batches.map((b) => [b.walk, b.ordinals, b.soak?.outcome])).toEqual([
@@ -120,8 +120,7 @@ describe('the soak gate between batches', { timeout: 60_000 }, () => {
       ['back', '0', undefined],
     ]);
     expect(c.events.some((e) => e.startsWith('Normal RolledBack') && e.includes('triggered by the failed soak'))).toBe(true);
-    await ok(c, ['finish', 'gw', '--yes', '--min-drain', '0s']);
-    expect(historyOf(c)[0]!.outcome).toBe('rolled back');
+    expect(entry!.outcome).toBe('rolled back');
   });
 
   it('no series is unknown, which fails an unattended soak at its end; a container restart fails it at once, with its reason', async () => {
@@ -182,7 +181,7 @@ describe('the surge pods soak first', { timeout: 60_000 }, () => {
     expect(recordOf(c).surgeSoaked).toBe(true);
   });
 
-  it('a bad release is caught on the surge pods with nothing drained or deleted; --on-failure rollback puts the template back and finish removes them', async () => {
+  it('a bad release is caught on the surge pods with nothing drained or deleted; --on-failure rollback puts the template back and removes them', async () => {
     const c = settled('gw', 2);
     const original = c.sts!.updateRevision;
     await ok(c, ['start', 'gw', '--image', 'gw=gw:2']);
@@ -193,12 +192,48 @@ describe('the surge pods soak first', { timeout: 60_000 }, () => {
     expect(evictions(c)).toEqual([]);
     expect(c.services[0]!.annotations['service.cloud.tencent.com/lb-rs-weight']).toBeUndefined();
     expect(c.sts!.updateRevision).toBe(original);
-    expect(recordOf(c).rollback).toMatchObject({ trigger: 'soak' });
-    expect(historyOf(c)[0]!.surgeSoak).toMatchObject({ outcome: 'failed' });
-    await ok(c, ['finish', 'gw', '--yes', '--min-drain', '0s']);
+    // The surge pod ran the failed release: it was drained and removed in the same run.
+    expect(recordOf(c)).toBeUndefined();
+    expect(historyOf(c)[0]).toMatchObject({ outcome: 'rolled back', rollback: { trigger: 'soak' }, surgeSoak: { outcome: 'failed' } });
     expect(c.sts!.replicas).toBe(2);
     expect(c.pods.map((p) => [p.name, p.revision])).toEqual([['gw-0', original], ['gw-1', original]]);
     expect(evictions(c)).toEqual([]);
+  });
+});
+
+describe('the surge soak in the plan, under --soak 0, and after a crash of its walk back', { timeout: 60_000 }, () => {
+  it('the dry run plans the surge pods\' soak first; --soak 0 says it skips the soak start recorded before anything is drained', async () => {
+    const c = settled('gw', 2);
+    await ok(c, ['start', 'gw', '--image', 'gw=gw:2', '--soak', '1m']);
+    const plan = await ok(c, ['next', 'gw', '--dry-run']);
+    expect(plan.out).toContain('soak the surge pods gw-2 for 60s');
+    expect(plan.out).not.toContain('eviction');
+    const r = await ok(c, ['next', 'gw', ...FAST, '--soak', '0', '--batches', '1']);
+    const warned = r.err.indexOf('--soak 0: no soak in this run, although the upgrade was started with --soak 1m00s');
+    expect(warned).toBeGreaterThanOrEqual(0);
+    expect(warned).toBeLessThan(r.err.indexOf('drained gw-0'));
+  });
+
+  it('run again after a crash during a walk back the soak started, it goes the whole way and out, --batches or not, and exits 3', async () => {
+    const c = settled('gw', 3);
+    const original = c.sts!.updateRevision;
+    await ok(c, ['start', 'gw', '--image', 'gw=gw:2', '--surge', '0']);
+    await ok(c, ['next', 'gw', ...FAST, '--batches', '2']);
+    // As a run leaves it when killed right after turning the upgrade back on a failed soak.
+    const { rollBack } = await import('../../src/walk/rollback.js');
+    const { withLock } = await import('../../src/walk/lock.js');
+    // Answers yes but reads as not unattended: the walk back stops after the turn (0 batches), as a kill would leave it.
+    const ui = { ...makeUi({ yes: true }, fakeIo()), yes: false };
+    await withLock(c, ui, 'gw', 'tester', false, async (guarded) => {
+      const ctx = { cluster: guarded, ui, now: () => new Date(), who: 'tester', minDrainMs: 0, timeoutMs: 1000, evidence: (await import('../../src/walk/evidence.js')).DrainEvidence.none({ credentials: 'off', requireEvidence: false, zeroPoints: 3, drainTimeoutMs: 1000, forceAfterTimeout: false, intervalMs: 1000 }, 'off'), warned: new Set<string>() };
+      await rollBack(ctx, 'gw', false, 0, 'soak');
+    });
+    expect(recordOf(c).rollback.trigger).toBe('soak');
+    const r = await run(c, ['next', 'gw', ...FAST, '--batches', '1']);
+    expect(r.code, r.err).toBe(3);
+    expect(r.err).toContain('rolled back and finished');
+    expect(c.pods.map((p) => p.revision)).toEqual([original, original, original]);
+    expect(recordOf(c)).toBeUndefined();
   });
 });
 
