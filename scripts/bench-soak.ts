@@ -1,8 +1,9 @@
 // Soak-gate benchmark: the blast radius of a bad release (every 20th request answers 500, health
 // checks pass). The StatefulSet controller's RollingUpdate to it is the baseline; the plugin's walk
 // with the soak gate on an error-ratio analysis and --on-failure rollback is measured under the same
-// load, the same seed and for the same time, in one invocation, against the real Prometheus of the
-// e2e cluster. Prints a table, the ratio, and as the last line {"runs":[...],"ratio5xx":N}.
+// load and seed, in one invocation, against the real Prometheus of the e2e cluster: each run until
+// its upgrade is over (rolled out; rolled back and finished), the baseline at least as long as the
+// walk. Prints a table, the ratio, and as the last line {"runs":[...],"ratio5xx":N}.
 //   npm run bench:soak
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -42,14 +43,15 @@ async function main() {
   }
   const pad = (v: string | number, n: number) => String(v).padEnd(n);
   console.log(`gate: ${gate.trim()}`);
-  console.log(`${pad('scenario', 28)}${pad('sent', 8)}${pad('5xx', 7)}${pad('5xx %', 8)}${pad('conn. lost', 12)}${pad('cut', 6)}seconds`);
+  console.log(`${pad('scenario', 28)}${pad('sent', 8)}${pad('5xx', 7)}${pad('5xx %', 8)}${pad('5xx/s', 8)}${pad('conn. lost', 12)}${pad('cut', 6)}seconds`);
+  const perSecond = (r: LossRun) => (r.failures.status ?? 0) / Math.max(1, r.seconds);
   for (const r of runs) {
     const lost = connectionLoss(r);
-    console.log(`${pad(r.name, 28)}${pad(r.sent, 8)}${pad(r.failures.status ?? 0, 7)}${pad(((100 * (r.failures.status ?? 0)) / Math.max(1, r.sent)).toFixed(2), 8)}${pad(lost.failed, 12)}${pad(lost.cut, 6)}${r.seconds}`);
+    console.log(`${pad(r.name, 28)}${pad(r.sent, 8)}${pad(r.failures.status ?? 0, 7)}${pad(((100 * (r.failures.status ?? 0)) / Math.max(1, r.sent)).toFixed(2), 8)}${pad(perSecond(r).toFixed(2), 8)}${pad(lost.failed, 12)}${pad(lost.cut, 6)}${r.seconds}`);
   }
   const [soak, rolling] = runs as [LossRun, LossRun];
   const ratio = (rolling.failures.status ?? 0) / Math.max(1, soak.failures.status ?? 0);
-  console.log(`5xx served, RollingUpdate / soak gate, same load and time: ${ratio.toFixed(1)}x`);
+  console.log(`5xx served until each upgrade was over, RollingUpdate / soak gate, same load: ${ratio.toFixed(1)}x (per second: ${(perSecond(rolling) / Math.max(0.01, perSecond(soak))).toFixed(1)}x)`);
   console.log(JSON.stringify({ runs: runs.map((r) => ({ name: r.name, sent: r.sent, status5xx: r.failures.status ?? 0, ...connectionLoss(r), seconds: r.seconds })), ratio5xx: Number(ratio.toFixed(1)) }));
 }
 
