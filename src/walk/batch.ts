@@ -11,7 +11,7 @@ import type { PodFeed } from '../k8s/types.js';
 import { confirmDrain } from './confirm.js';
 import { retireSurge } from './retire.js';
 import { rollBack } from './rollback.js';
-import { soakGate, soakMsFor, soakState, startOf } from './soak.js';
+import { soakGate, soakMsFor, soakState, beginSoak } from './soak.js';
 import { SURGE_SOAK } from '../core/soak.js';
 import { writeHistory } from './history.js';
 import { audit, observed, podNames, readUpgrade, saveRecord, type Upgrade, type WalkContext } from './context.js';
@@ -189,7 +189,7 @@ export async function walkRemaining(ctx: WalkContext, name: string, maxBatches =
   for (let walked = 0; ; ) {
     if (surgeSoakDue(up.record, soakMsFor(ctx, up.record))) {
       // The surge pods run the new release and serve already: they prove it before any pod is drained.
-      const soak = startOf(ctx, up, SURGE_SOAK, ctx.now().toISOString(), soakMsFor(ctx, up.record));
+      const soak = beginSoak(up, SURGE_SOAK, ctx.now().toISOString(), soakMsFor(ctx, up.record));
       const record = { ...up.record, soak };
       up = { ...up, sts: await saveRecord(ctx.cluster, up.sts, record), record };
     }

@@ -58,11 +58,11 @@ export function soakMsFor(ctx: WalkContext, record: UpgradeRecord): number {
 export function soakState(ctx: WalkContext, up: Upgrade, index: number, at: string): SoakState | undefined {
   const ms = soakMsFor(ctx, up.record);
   if (ms <= 0) return undefined;
-  return startOf(ctx, up, index, at, ms);
+  return beginSoak(up, index, at, ms);
 }
 
 /** A soak starting now: the batch's pods by uid (a replacement fails it) and the restarts already counted. */
-export function startOf(ctx: WalkContext, up: Upgrade, index: number, at: string, ms: number): SoakState {
+export function beginSoak(up: Upgrade, index: number, at: string, ms: number): SoakState {
   const restarts = restartCounts(up.pods);
   const ordinals = soakOrdinals(up.record, { batch: index, startedAt: at, ms });
   const uids = Object.fromEntries(up.pods.filter((p) => ordinals.includes(p.ordinal)).map((p) => [p.name, p.uid]));
@@ -105,6 +105,7 @@ export async function soakGate(ctx: WalkContext, start: Upgrade): Promise<{ up: 
   }
   // A rerun's --soak may make the recorded soak longer, never shorter: cutting it short is a person's call at the terminal.
   const soak = ctx.soak?.durationMs !== undefined && ctx.soak.durationMs > state.ms ? { ...state, ms: ctx.soak.durationMs } : state;
+  if (soak !== state) await s.save({ ...s.up.record, soak }); // longer from now on, also for a run after a crash
   const run = await watchSoak(ctx, s.up, soak);
   const verdict = soakVerdict(run.progress);
   const readings = readingLines(run.progress);
@@ -173,7 +174,7 @@ async function afterFailure(ctx: WalkContext, s: SoakSession, state: SoakState):
   );
   if (next === 'again') {
     const fresh = (await ctx.cluster.readStatefulSetWithPods(name)).pods;
-    await s.save({ ...s.up.record, soak: { ...startOf(ctx, { ...s.up, pods: fresh }, state.batch, ctx.now().toISOString(), state.ms) } });
+    await s.save({ ...s.up.record, soak: beginSoak({ ...s.up, pods: fresh }, state.batch, ctx.now().toISOString(), state.ms) });
     const again = await soakGate(ctx, s.up);
     s.up = again.up;
     return again.next;
