@@ -254,7 +254,7 @@ describe('what the review found', { timeout: 60_000 }, () => {
       if (what === 'evict pod gw-1') seenAtEviction.push(recordOf(c).soak ?? null);
       before(what, body);
     };
-    await runNext({ ...validateNextOptions(nextArgs()), soak: soakOptions('30s') }, c, atTerminal('continue'), () => new Date(), async () => ({ off: 'off' }));
+    await runNext({ ...validateNextOptions(nextArgs()), soak: soakOptions('3s') }, c, atTerminal('continue'), () => new Date(), async () => ({ off: 'off' }));
     expect(evictions(c)).toEqual(['gw-0', 'gw-1']);
     // When gw-1 left, the failed soak of gw-0 was settled (overridden), not carried along.
     expect(seenAtEviction).toEqual([null]);
