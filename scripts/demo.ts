@@ -3,12 +3,12 @@
 // direct-access LoadBalancer Service, puts light load on it, and says what to run next.
 // Ctrl-C stops everything it started.
 import { AppsV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { SIM_CREDENTIALS, startSimulator, type Simulator } from '../sim/index.js';
 import { runLoad } from '../sim/load.js';
-import { ScenarioEnv, loadBalancerService, statefulSet, type Workload } from '../sim/scenarios.js';
+import { ERROR_RATIO, ScenarioEnv, loadBalancerService, statefulSet, type Workload } from '../sim/scenarios.js';
 import { binary, cluster, clusterEnv, clusterIsUp, ensureBinary } from '../test/support/binary.js';
 
 const NAMESPACE = 'demo';
@@ -20,14 +20,16 @@ async function main() {
   ensureBinary();
   const ownCluster = !clusterIsUp();
   if (ownCluster) {
-    say('starting the local control plane (the first time builds it from Go modules: about 12 minutes)');
+    say('starting the local control plane and Prometheus (the first time builds them from Go modules: about 17 minutes)');
     cluster('up');
   }
   const env = clusterEnv();
   const kc = new KubeConfig();
   kc.loadFromFile(env.KUBECONFIG!);
   // Cloud Monitor's 60 s periods shortened to 5 s, so the drain evidence settles in seconds.
-  const sim = await startSimulator({ kubeconfig: env.KUBECONFIG!, apiPort: Number(process.env.ZLU_SIM_API_PORT ?? 0), clb: { monitorPeriodMs: 5000 } });
+  // The cluster's Prometheus scrapes the demo's pods (for the soak gate's analyses).
+  const targets = env.ZLU_PROMETHEUS_TARGETS && existsSync(env.ZLU_PROMETHEUS_TARGETS) ? { targetsFile: join(env.ZLU_PROMETHEUS_TARGETS, 'demo.json') } : {};
+  const sim = await startSimulator({ kubeconfig: env.KUBECONFIG!, apiPort: Number(process.env.ZLU_SIM_API_PORT ?? 0), clb: { monitorPeriodMs: 5000 }, backends: targets });
   const cleanup = async () => {
     await sim.stop();
     if (ownCluster) cluster('down');
@@ -77,6 +79,11 @@ With the drain evidence (the simulated Tencent Cloud API, read through the offic
   source ${cloudEnv}
   ${bin} next nginx -n ${NAMESPACE} --cloud-endpoint http://${sim.apiEndpoint}
   ${bin} next nginx -n ${NAMESPACE} --cloud-endpoint http://${sim.apiEndpoint} --yes --require-evidence --min-drain 0s
+
+With the soak gate (the local Prometheus scrapes every pod; an image ending in -bad answers every
+20th request with 500 while its health checks pass):
+  ${bin} start nginx -n ${NAMESPACE} --image app=nginx:1.25.4-bad
+  ${bin} next nginx -n ${NAMESPACE} --yes --min-drain 10s --soak 1m --on-failure rollback --prometheus ${env.ZLU_PROMETHEUS_URL} --analysis '${ERROR_RATIO}' --max 0.01
 Ctrl-C here stops the load, the simulator${ownCluster ? ' and the control plane' : ''}.
 `);
   const ticker = setInterval(() => {
