@@ -2,18 +2,12 @@
 // simulated CLB during each upgrade scenario, in one invocation. Prints a table and, as the last
 // line, {"runs":[{"name","sent","failed","streams","cut","seconds"}, ...]}.
 //   npm run bench:loss
-import { KubeConfig } from '@kubernetes/client-node';
 import { SIM_CREDENTIALS, startSimulator } from '../sim/index.js';
 import { ScenarioEnv, deleteWithoutDrainBaseline, manualProcedure, rollingUpdateBaseline, zeroLossWalk, type LossRun, type PluginRunner } from '../sim/scenarios.js';
-import { binary, cluster, clusterEnv, clusterIsUp, ensureBinary, runProgram } from '../test/support/binary.js';
+import { benchCluster, binary, runProgram } from '../test/support/binary.js';
 
 async function main() {
-  ensureBinary();
-  const ownCluster = !clusterIsUp();
-  if (ownCluster) cluster('up');
-  const env = clusterEnv();
-  const kc = new KubeConfig();
-  kc.loadFromFile(env.KUBECONFIG!);
+  const { env, kc, release } = benchCluster();
   const runs: LossRun[] = [];
   // The plugin runs as the operator bound to docs/rbac.yaml, as a user would.
   const runner =
@@ -55,7 +49,7 @@ async function main() {
       }
     }
   } finally {
-    if (ownCluster) cluster('down');
+    release();
   }
   const pad = (v: string | number, n: number) => String(v).padEnd(n);
   const pct = (a: number, b: number) => ((100 * a) / Math.max(1, b)).toFixed(2);

@@ -6,13 +6,13 @@
 // Prints a table and, as the last line,
 // {"sizes":[{"replicas","callsPerBatch","overheadSecondsPerBatch","statusMs","statusCalls","recordBytes",...}],"callsRatio1000to10":...}
 //   npm run bench:scale   (BENCH_SCALE_SIZES=10,100 for fewer)
-import { AppsV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { join } from 'node:path';
 import { openTencentCloud } from '../src/cloud/tencent.js';
 import { Clb } from '../sim/clb.js';
 import { CloudApi } from '../sim/cloud-api.js';
 import { AuditLog, tally, type AuditedCall } from '../test/support/audit.js';
-import { binary, cluster, clusterEnv, clusterIsUp, ensureBinary, runProgram as run } from '../test/support/binary.js';
+import { benchCluster, binary, cluster, runProgram as run } from '../test/support/binary.js';
 
 const RECORD = 'zerolossupgrade.io/upgrade';
 /** Batches walked and timed per size (the first is not counted: it warms the caches). */
@@ -80,12 +80,7 @@ async function evidenceRead(): Promise<{ parallelMs: number; sequentialMs: numbe
 async function main() {
   const evidence = await evidenceRead();
   process.stderr.write(`bench:scale: evidence of 100 pods on 2 listeners (${EVIDENCE_LATENCY_MS} ms an answer): ${evidence.parallelMs} ms in parallel, ${evidence.sequentialMs} ms one request at a time (${evidence.requests} requests)\n`);
-  ensureBinary();
-  const ownCluster = !clusterIsUp();
-  if (ownCluster) cluster('up');
-  const env = clusterEnv();
-  const kc = new KubeConfig();
-  kc.loadFromFile(env.KUBECONFIG!);
+  const { env, kc, release } = benchCluster();
   const apps = kc.makeApiClient(AppsV1Api);
   const core = kc.makeApiClient(CoreV1Api);
   const audit = new AuditLog(env.ZLU_AUDIT_LOG!);
@@ -165,7 +160,7 @@ async function main() {
     }
   } finally {
     for (const ns of namespaces) await core.deleteNamespace({ name: ns }).catch(() => undefined);
-    if (ownCluster) cluster('down');
+    release();
   }
   const at = (n: number) => results.find((r) => r.replicas === n);
   const ratio = (f: (s: Size) => number) => (at(1000) && at(10) ? Number((f(at(1000)!) / f(at(10)!)).toFixed(2)) : null);

@@ -6,18 +6,12 @@
 // walk. Prints a table, the ratio, and as the last line {"runs":[...],"ratio5xx":N}.
 //   npm run bench:soak
 import { join } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
 import { SIM_CREDENTIALS, startSimulator } from '../sim/index.js';
 import { BENCH_LOAD, ScenarioEnv, connectionLoss, rollingUpdateBaseline, soakGateWalk, type LossRun } from '../sim/scenarios.js';
-import { binary, cluster, clusterEnv, clusterIsUp, ensureBinary, runProgram } from '../test/support/binary.js';
+import { benchCluster, binary, runProgram } from '../test/support/binary.js';
 
 async function main() {
-  ensureBinary();
-  const ownCluster = !clusterIsUp();
-  if (ownCluster) cluster('up');
-  const env = clusterEnv();
-  const kc = new KubeConfig();
-  kc.loadFromFile(env.KUBECONFIG!);
+  const { env, kc, release } = benchCluster();
   const plugin = (args: string[]) =>
     runProgram(binary, args, { PATH: process.env.PATH, HOME: process.env.HOME, KUBECONFIG: env.ZLU_OPERATOR_KUBECONFIG, TENCENTCLOUD_SECRET_ID: SIM_CREDENTIALS.secretId, TENCENTCLOUD_SECRET_KEY: SIM_CREDENTIALS.secretKey });
   const shared = { load: { ...BENCH_LOAD, streamLifetimeMs: [10_000, 40_000] as [number, number] }, workload: { replicas: 5 } };
@@ -39,7 +33,7 @@ async function main() {
   } finally {
     await scenarioEnv.cleanup();
     await sim.stop();
-    if (ownCluster) cluster('down');
+    release();
   }
   const pad = (v: string | number, n: number) => String(v).padEnd(n);
   console.log(`gate: ${gate.trim()}`);

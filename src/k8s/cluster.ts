@@ -158,25 +158,21 @@ export class KubeCluster implements Cluster {
   }
 
   async serviceEvents(name: string, since: Date): Promise<ServiceEvent[]> {
-    const list = await this.call({ verb: 'list', resource: 'events' }, () =>
-      this.core.listNamespacedEvent({ namespace: this.namespace, fieldSelector: `involvedObject.kind=Service,involvedObject.name=${name}` }),
-    );
-    return list.items
-      .map((e) => ({
-        type: e.type ?? '',
-        reason: e.reason ?? '',
-        message: e.message ?? '',
-        at: new Date(e.lastTimestamp ?? e.eventTime ?? e.metadata?.creationTimestamp ?? 0).toISOString(),
-        source: e.source?.component ?? e.reportingComponent ?? '',
-      }))
-      .filter((e) => new Date(e.at) >= since)
-      .sort((a, b) => a.at.localeCompare(b.at));
+    const events = await this.eventsSince(`involvedObject.kind=Service,involvedObject.name=${name}`, since);
+    return events.map(({ type, reason, message, at, source }) => ({ type, reason, message, at, source }));
   }
 
   async warningEvents(since: Date): Promise<WarningEvent[]> {
-    const list = await this.call({ verb: 'list', resource: 'events' }, () => this.core.listNamespacedEvent({ namespace: this.namespace, fieldSelector: 'type=Warning' }));
+    const events = await this.eventsSince('type=Warning', since);
+    return events.map(({ type: _, ...e }) => e);
+  }
+
+  /** The namespace's Events matching the field selector, last seen at or after `since`, oldest first. */
+  private async eventsSince(fieldSelector: string, since: Date): Promise<(WarningEvent & { type: string })[]> {
+    const list = await this.call({ verb: 'list', resource: 'events' }, () => this.core.listNamespacedEvent({ namespace: this.namespace, fieldSelector }));
     return list.items
       .map((e) => ({
+        type: e.type ?? '',
         kind: e.involvedObject?.kind ?? '',
         name: e.involvedObject?.name ?? '',
         ...(e.involvedObject?.uid ? { uid: e.involvedObject.uid } : {}),
@@ -186,7 +182,7 @@ export class KubeCluster implements Cluster {
         source: e.source?.component ?? e.reportingComponent ?? '',
       }))
       .filter((e) => new Date(e.at) >= since)
-      .sort((a, b) => a.at.localeCompare(b.at));
+      .sort((x, y) => x.at.localeCompare(y.at));
   }
 
   async recordEvent(sts: StatefulSetSnapshot, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {

@@ -2,6 +2,7 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
 
 export const root = join(import.meta.dirname, '..', '..');
 export const binary = join(root, 'dist', 'linux-amd64', 'kubectl-zerolossupgrade');
@@ -37,6 +38,20 @@ export function clusterIsUp(): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * What a benchmark starts with: the binary built, the control plane up (started here when it was
+ * not, and then stopped again by `release`), its environment and an administrator's kubeconfig.
+ */
+export function benchCluster(): { env: Record<string, string>; kc: KubeConfig; release(): void } {
+  ensureBinary();
+  const own = !clusterIsUp();
+  if (own) cluster('up');
+  const env = clusterEnv();
+  const kc = new KubeConfig();
+  kc.loadFromFile(env.KUBECONFIG!);
+  return { env, kc, release: () => void (own && cluster('down')) };
 }
 
 /** Runs a program to its end: its exit code, output and wall time (benchmarks; a failure is an answer). */
